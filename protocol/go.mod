@@ -1,0 +1,3 @@
+module varco.dev/protocol
+
+go 1.26
