@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"varco.dev/cloud/internal/pgtest"
+	"varco.dev/cloud/postgres"
+	"varco.dev/protocol"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{arg}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if want := "varco-cloud " + protocol.Version + "\n"; out.String() != want {
+			t.Errorf("%s printed %q, want %q", arg, out.String(), want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if err := run(context.Background(), nil, io.Discard, io.Discard); err == nil {
+		t.Error("no command: want an error")
+	}
+	if err := run(context.Background(), []string{"fly"}, io.Discard, io.Discard); err == nil {
+		t.Error("unknown command: want an error")
+	}
+	t.Setenv("DATABASE_URL", "")
+	if err := run(context.Background(), []string{"migrate"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("migrate without URL: %v", err)
+	}
+}
+
+// TestServe boots the real wiring on port 0 against a fresh database:
+// migrate, bootstrap a tenant, serve, log in, read the API.
+func TestServe(t *testing.T) {
+	url := pgtest.NewURL(t)
+	logs := &syncBuffer{}
+	m := NewMain(logs)
+	m.configureDB = func(db *postgres.DB) { db.PasswordParams = pgtest.FastPasswords }
+	if err := m.ParseFlags("serve", []string{"-database-url", url, "-http-addr", "127.0.0.1:0", "-log-level", "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	// Migrating again is a no-op.
+	if err := m.DB.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Bootstrap(ctx, bootstrapConfig{TenantName: "Club", TenantSlug: "club", AdminEmail: "boss@club.test", AdminPassword: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Bootstrap(ctx, bootstrapConfig{TenantName: "Club", TenantSlug: "club", AdminEmail: "boss2@club.test", AdminPassword: "correct horse battery"}); err == nil {
+		t.Error("second bootstrap with the same slug succeeded")
+	}
+	base := m.HTTPServer.URL()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz = %d", resp.StatusCode)
+	}
+	resp, err = client.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"email":"boss@club.test","password":"correct horse battery"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct {
+		Token string `json:"token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if err != nil || login.Token == "" {
+		t.Fatalf("login: %v", err)
+	}
+	req, _ := http.NewRequest("GET", base+"/api/v1/crm/config", nil)
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("Reception check")) {
+		t.Errorf("crm config = %d %s", resp.StatusCode, body)
+	}
+	// Close waits for the handlers, so every access log line is written.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, `"msg":"http request"`) || !strings.Contains(out, `"route":"/api/v1/crm/config"`) {
+		t.Errorf("no structured access log in %s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestMigrateAndBootstrapCommands runs the two commands as an operator
+// would, configured from the environment.
+func TestMigrateAndBootstrapCommands(t *testing.T) {
+	url := pgtest.NewURL(t)
+	t.Setenv("DATABASE_URL", url)
+	if err := run(context.Background(), []string{"migrate"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	t.Setenv("VARCO_BOOTSTRAP_TENANT_NAME", "Palestra Roma")
+	t.Setenv("VARCO_BOOTSTRAP_ADMIN_EMAIL", "boss@roma.test")
+	t.Setenv("VARCO_BOOTSTRAP_ADMIN_PASSWORD", "correct horse battery")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "-tenant-slug", "roma"}, &out, io.Discard); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	if !strings.Contains(out.String(), "created tenant roma") {
+		t.Errorf("bootstrap printed %q", out.String())
+	}
+	if err := run(context.Background(), []string{"bootstrap", "-tenant-slug", "Not A Slug"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "slug") {
+		t.Errorf("bad slug: %v", err)
+	}
+}

@@ -1,0 +1,266 @@
+package http
+
+import (
+	"net/http"
+	"time"
+
+	"varco.dev/cloud"
+)
+
+// actionInput is what a client sends to create an action.
+type actionInput struct {
+	MemberID    int64            `json:"member_id"`
+	TypeID      int64            `json:"type_id"`
+	OutcomeID   int64            `json:"outcome_id"`
+	Kind        cloud.ActionKind `json:"kind"`
+	Description string           `json:"description"`
+	Tags        []string         `json:"tags"`
+	PlannedAt   *time.Time       `json:"planned_at"`
+	CompleteBy  cloud.Date       `json:"complete_by"`
+	Purpose     cloud.Purpose    `json:"purpose"`
+	Private     bool             `json:"private"`
+	OperatorID  *int64           `json:"operator_id"`
+}
+
+func (in *actionInput) action() *cloud.Action {
+	return &cloud.Action{MemberID: in.MemberID, TypeID: in.TypeID, OutcomeID: in.OutcomeID, Kind: in.Kind, Description: in.Description,
+		Tags: in.Tags, PlannedAt: in.PlannedAt, CompleteBy: in.CompleteBy, Purpose: in.Purpose, Private: in.Private, OperatorID: in.OperatorID}
+}
+
+func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request) {
+	var f cloud.ActionFilter
+	var err error
+	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.OperatorID, err = queryInt64(r, "operator_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.MemberID, err = queryInt64(r, "member_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch r.URL.Query().Get("open") {
+	case "":
+	case "true":
+		f.Open = new(true)
+	case "false":
+		f.Open = new(false)
+	default:
+		s.fail(w, r, cloud.Invalid("open", "Must be true or false."))
+		return
+	}
+	acts, err := s.ActionService.FindActions(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+}
+
+func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.MemberService.FindMemberByID(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := cloud.ActionFilter{MemberID: id}
+	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acts, err := s.ActionService.FindActions(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+}
+
+func (s *Server) handleCreateAction(w http.ResponseWriter, r *http.Request) {
+	var in actionInput
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a := in.action()
+	if err := s.ActionService.CreateAction(r.Context(), a); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, a.Version, a)
+}
+
+func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		MemberIDs []int64     `json:"member_ids"`
+		Action    actionInput `json:"action"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acts, err := s.ActionService.BulkCreateActions(r.Context(), req.Action.action(), req.MemberIDs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, page[*cloud.Action]{Items: acts})
+}
+
+func (s *Server) handleGetAction(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.ActionService.FindActionByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, a.Version, a)
+}
+
+func (s *Server) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.ActionUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.ActionService.UpdateAction(r.Context(), id, v, req.ActionUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, a.Version, a)
+}
+
+func (s *Server) handleAdvanceAction(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.AdvanceRequest
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.AdvanceRequest.Version = v
+	res, err := s.ActionService.AdvanceAction(r.Context(), id, req.AdvanceRequest)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, res.Action.Version, res)
+}
+
+func (s *Server) handleCopyAction(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req struct {
+		MemberID  int64      `json:"member_id"`
+		PlannedAt *time.Time `json:"planned_at"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	a, err := s.ActionService.CopyAction(r.Context(), id, req.MemberID, req.PlannedAt)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, a.Version, a)
+}
+
+func (s *Server) handleAgenda(w http.ResponseWriter, r *http.Request) {
+	var f cloud.AgendaFilter
+	var err error
+	if f.OperatorID, err = queryInt64(r, "operator_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.From, err = queryDate(r, "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.To, err = queryDate(r, "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.From.IsZero() {
+		f.From = cloud.DateOf(s.Now().UTC())
+	}
+	if f.To.IsZero() {
+		f.To = f.From.AddDays(6)
+	}
+	days, err := s.ActionService.Agenda(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.AgendaDay]{Items: days})
+}
+
+func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	to := s.Now().UTC()
+	from := to.AddDate(0, -1, 0)
+	var err error
+	if v := q.Get("from"); v != "" {
+		if from, err = parseTime(v); err != nil {
+			s.fail(w, r, cloud.Invalid("from", "Must be a date or an RFC 3339 time."))
+			return
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if to, err = parseTime(v); err != nil {
+			s.fail(w, r, cloud.Invalid("to", "Must be a date or an RFC 3339 time."))
+			return
+		}
+	}
+	entries, err := s.ActionService.Leaderboard(r.Context(), from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.LeaderboardEntry]{Items: entries})
+}
+
+func (s *Server) handleWhatIf(w http.ResponseWriter, r *http.Request) {
+	var req cloud.WhatIfRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.ActionService.WhatIf(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -1,0 +1,419 @@
+package http
+
+import (
+	"net/http"
+	"time"
+
+	"varco.dev/cloud"
+)
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, op, err := s.AuthService.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"token": token, "operator": op})
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	token := r.Header.Get("Authorization")[len("Bearer "):]
+	if err := s.AuthService.Logout(r.Context(), token); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	t, err := s.TenantService.FindTenant(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"operator": cloud.OperatorFromContext(r.Context()), "tenant": t})
+}
+
+func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	token, t, err := s.AuthService.CreateAPIToken(r.Context(), req.Name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "info": t})
+}
+
+// Operators.
+
+func (s *Server) handleListOperators(w http.ResponseWriter, r *http.Request) {
+	ops, err := s.OperatorService.FindOperators(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.Operator]{Items: ops})
+}
+
+func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string     `json:"email"`
+		Name     string     `json:"name"`
+		Role     cloud.Role `json:"role"`
+		Password string     `json:"password"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	op := &cloud.Operator{Email: req.Email, Name: req.Name, Role: req.Role}
+	if err := s.OperatorService.CreateOperator(r.Context(), op, req.Password); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, op.Version, op)
+}
+
+func (s *Server) handleGetOperator(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	op, err := s.OperatorService.FindOperatorByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, op.Version, op)
+}
+
+func (s *Server) handleUpdateOperator(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.OperatorUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	op, err := s.OperatorService.UpdateOperator(r.Context(), id, v, req.OperatorUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, op.Version, op)
+}
+
+// editRequest parses the id, the body and the version of a PATCH.
+func (s *Server) editRequest(w http.ResponseWriter, r *http.Request, body any, bodyVersion **int) (int64, int, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := decode(w, r, body); err != nil {
+		return 0, 0, err
+	}
+	v, err := version(r, *bodyVersion)
+	return id, v, err
+}
+
+// Sites and gates.
+
+func (s *Server) handleListSites(w http.ResponseWriter, r *http.Request) {
+	sites, err := s.SiteService.FindSites(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.Site]{Items: sites})
+}
+
+func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name     string `json:"name"`
+		Timezone string `json:"timezone"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	site := &cloud.Site{Name: req.Name, Timezone: req.Timezone}
+	if err := s.SiteService.CreateSite(r.Context(), site); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, site.Version, site)
+}
+
+func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	site, err := s.SiteService.FindSiteByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, site.Version, site)
+}
+
+func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.SiteUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	site, err := s.SiteService.UpdateSite(r.Context(), id, v, req.SiteUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, site.Version, site)
+}
+
+func (s *Server) handleListGates(w http.ResponseWriter, r *http.Request) {
+	siteID, err := queryInt64(r, "site_id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	gates, err := s.SiteService.FindGates(r.Context(), siteID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.Gate]{Items: gates})
+}
+
+func (s *Server) handleCreateGate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		SiteID     int64            `json:"site_id"`
+		Name       string           `json:"name"`
+		DeviceType cloud.DeviceType `json:"device_type"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g := &cloud.Gate{SiteID: req.SiteID, Name: req.Name, DeviceType: req.DeviceType}
+	if err := s.SiteService.CreateGate(r.Context(), g); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, g.Version, g)
+}
+
+func (s *Server) handleGetGate(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g, err := s.SiteService.FindGateByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, g.Version, g)
+}
+
+func (s *Server) handleUpdateGate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.GateUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g, err := s.SiteService.UpdateGate(r.Context(), id, v, req.GateUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, g.Version, g)
+}
+
+// CRM configuration.
+
+func (s *Server) handleCRMConfig(w http.ResponseWriter, r *http.Request) {
+	cfg, err := s.CRMService.Config(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+func (s *Server) handleCreateActionType(w http.ResponseWriter, r *http.Request) {
+	var t cloud.ActionType
+	if err := decode(w, r, &t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t.ID, t.Version = 0, 0
+	if err := s.CRMService.CreateActionType(r.Context(), &t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, t.Version, t)
+}
+
+func (s *Server) handleUpdateActionType(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.ActionTypeUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t, err := s.CRMService.UpdateActionType(r.Context(), id, v, req.ActionTypeUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, t.Version, t)
+}
+
+func (s *Server) handleCreateOutcome(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name    string             `json:"name"`
+		Group   cloud.OutcomeGroup `json:"group"`
+		Default bool               `json:"default"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	o := &cloud.Outcome{Name: req.Name, Group: req.Group, Default: req.Default, Active: true}
+	if err := s.CRMService.CreateOutcome(r.Context(), o); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusCreated, o.Version, o)
+}
+
+func (s *Server) handleUpdateOutcome(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.OutcomeUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	o, err := s.CRMService.UpdateOutcome(r.Context(), id, v, req.OutcomeUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, o.Version, o)
+}
+
+func (s *Server) handleCreateStatus(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st := &cloud.CommercialStatus{Name: req.Name}
+	if err := s.CRMService.CreateCommercialStatus(r.Context(), st); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, st)
+}
+
+func (s *Server) handlePutRelation(w http.ResponseWriter, r *http.Request) {
+	var rel cloud.Relation
+	if err := decode(w, r, &rel); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rel.ID = 0
+	if err := s.CRMService.PutRelation(r.Context(), &rel); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rel)
+}
+
+func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Kind string `json:"kind"`
+		From int64  `json:"from"`
+		To   int64  `json:"to"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.CRMService.Replace(r.Context(), req.Kind, req.From, req.To)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"actions": n})
+}
+
+// Audit.
+
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	var f cloud.AuditFilter
+	var err error
+	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.EntityID, err = queryInt64(r, "entity_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.Entity = r.URL.Query().Get("entity")
+	entries, err := s.AuditService.FindAudit(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(entries, f.Limit, func(e *cloud.AuditEntry) int64 { return e.ID }))
+}
+
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := cloud.ParseDate(s)
+	return d.Time(), err
+}

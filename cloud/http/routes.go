@@ -1,0 +1,86 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// routes registers every route. The OpenAPI document (openapi.json) lists
+// the same set; TestRoutesMatchOpenAPI keeps them in step.
+func (s *Server) routes() {
+	r := s.router
+	r.Use(s.observe)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: errorDetail{Code: "not_found", Message: "No such route."}})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: "Method not allowed on this route."}})
+	})
+	r.Get("/healthz", s.handleHealthz)
+	r.Method(http.MethodGet, "/metrics", s.metricsHandler())
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/openapi.json", s.handleOpenAPI)
+		r.Post("/auth/login", s.handleLogin)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/auth/logout", s.handleLogout)
+			r.Get("/me", s.handleMe)
+			r.Post("/tokens", s.handleCreateToken)
+
+			r.Get("/operators", s.handleListOperators)
+			r.Post("/operators", s.handleCreateOperator)
+			r.Get("/operators/{id}", s.handleGetOperator)
+			r.Patch("/operators/{id}", s.handleUpdateOperator)
+
+			r.Get("/sites", s.handleListSites)
+			r.Post("/sites", s.handleCreateSite)
+			r.Get("/sites/{id}", s.handleGetSite)
+			r.Patch("/sites/{id}", s.handleUpdateSite)
+			r.Get("/gates", s.handleListGates)
+			r.Post("/gates", s.handleCreateGate)
+			r.Get("/gates/{id}", s.handleGetGate)
+			r.Patch("/gates/{id}", s.handleUpdateGate)
+
+			r.Get("/members", s.handleListMembers)
+			r.Post("/members", s.handleCreateMember)
+			r.Get("/members/export", s.handleExportMembers)
+			r.Post("/members/import", s.handleImportMembers)
+			r.Get("/members/{id}", s.handleGetMember)
+			r.Patch("/members/{id}", s.handleUpdateMember)
+			r.Post("/members/{id}/archive", s.handleArchiveMember)
+			r.Get("/members/{id}/credentials", s.handleListCredentials)
+			r.Post("/members/{id}/credentials", s.handleCreateCredential)
+			r.Get("/members/{id}/memberships", s.handleListMemberships)
+			r.Post("/members/{id}/memberships", s.handleCreateMembership)
+			r.Get("/members/{id}/actions", s.handleMemberActions)
+			r.Get("/members/{id}/access", s.handleMemberAccess)
+			r.Post("/members/{id}/overrides", s.handleCreateOverride)
+			r.Patch("/credentials/{id}", s.handleUpdateCredential)
+			r.Patch("/memberships/{id}", s.handleUpdateMembership)
+
+			r.Get("/crm/config", s.handleCRMConfig)
+			r.Post("/crm/action-types", s.handleCreateActionType)
+			r.Patch("/crm/action-types/{id}", s.handleUpdateActionType)
+			r.Post("/crm/outcomes", s.handleCreateOutcome)
+			r.Patch("/crm/outcomes/{id}", s.handleUpdateOutcome)
+			r.Post("/crm/commercial-statuses", s.handleCreateStatus)
+			r.Put("/crm/relations", s.handlePutRelation)
+			r.Post("/crm/replace", s.handleReplace)
+
+			r.Get("/actions", s.handleListActions)
+			r.Post("/actions", s.handleCreateAction)
+			r.Post("/actions/bulk", s.handleBulkActions)
+			r.Get("/actions/{id}", s.handleGetAction)
+			r.Patch("/actions/{id}", s.handleUpdateAction)
+			r.Post("/actions/{id}/advance", s.handleAdvanceAction)
+			r.Post("/actions/{id}/copy", s.handleCopyAction)
+			r.Get("/agenda", s.handleAgenda)
+			r.Get("/leaderboard", s.handleLeaderboard)
+			r.Post("/what-if", s.handleWhatIf)
+
+			r.Get("/audit", s.handleAudit)
+		})
+	})
+}
