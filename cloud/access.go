@@ -18,6 +18,7 @@ const OverrideTTL = time.Hour
 const (
 	PriorityBlock      = 100
 	PriorityMessage    = 50
+	PriorityInstalment = 45
 	PriorityMedical    = 40
 	PriorityMembership = 30
 	PriorityBirthday   = 20
@@ -33,6 +34,7 @@ type AccessInput struct {
 	Member      *Member
 	Credentials []*Credential
 	Memberships []*Membership
+	Instalments []*Instalment
 	SiteID      int64
 	Actions     []*Action
 	ActionTypes []*ActionType
@@ -49,17 +51,25 @@ type AccessInput struct {
 //     have not ended, as [start day 00:00, day after end 00:00) in the
 //     site's zone, merged when they overlap or touch. Sites is left empty:
 //     the record is computed for one site and published on its topic.
-//   - Devices: every device type (memberships do not restrict them yet).
+//   - Devices: the device types those memberships open (a membership
+//     without device types opens all): the union over the memberships
+//     valid today or, when none is, over the ones still to start. A record
+//     holds one device set for all its windows, so it is exact for the day
+//     of Now and must be recomputed when a membership with its own device
+//     types starts or ends, as it must daily for its notices. No
+//     membership: the empty set.
 //   - Suspended: the member's flag; an archived member also gets a
 //     suspended record without credentials (the publisher sends a delete).
 //   - Actions: every open CRM action whose type's access action is message
 //     or message_block, private ones included (privacy is about staff, not
 //     the gate), with the type's device types (none: all) and text.
 //   - Notices, valid for the day of Now only since their wording changes
-//     daily, in the member's language: birthday today; the membership
-//     covering today ends within Tenant.MembershipWarnDays (unless another
-//     one takes over); the medical certificate expired or expires within
-//     Tenant.MedicalWarnDays.
+//     daily, in the member's language: instalments overdue (unpaid, not
+//     cancelled, due before today: the oldest due date, and how many);
+//     the medical certificate expired or expires within
+//     Tenant.MedicalWarnDays; a membership valid today ends within
+//     Tenant.MembershipWarnDays and the memberships valid the day after do
+//     not open all its device types (the soonest such end); birthday today.
 //
 // The record is validated against the protocol's limits before it is returned.
 func ComputeAccessRecord(in AccessInput) (sync.Record, error) {
@@ -72,7 +82,7 @@ func ComputeAccessRecord(in AccessInput) (sync.Record, error) {
 	startOf := func(d Date) sync.Timestamp {
 		return sync.TimestampOf(time.Date(d.Time().Year(), d.Time().Month(), d.Time().Day(), 0, 0, 0, 0, loc))
 	}
-	rec := sync.Record{Member: sync.MemberRef(m.ID), Devices: sync.AllDevices, Suspended: m.Suspended}
+	rec := sync.Record{Member: sync.MemberRef(m.ID), Suspended: m.Suspended}
 	if m.ArchivedAt != nil {
 		rec.Suspended, rec.Devices = true, 0
 		return rec, nil
@@ -93,16 +103,29 @@ func ComputeAccessRecord(in AccessInput) (sync.Record, error) {
 	}
 	slices.SortFunc(rec.Credentials, func(a, b sync.Credential) int { return slices.Compare(a.Key[:], b.Key[:]) })
 
-	var covering *Membership // the membership valid today that ends last
+	var ending *Membership // valid today, ends soonest within the warning, not continued
 	var windows []AccessWindow
+	var devicesToday, devicesLater sync.DeviceSet
+	validToday := false
 	for _, ms := range in.Memberships {
 		if ms.MemberID != m.ID || ms.Cancelled || ms.EndsOn.Before(today) || !ms.coversSite(in.SiteID) {
 			continue
 		}
 		windows = append(windows, AccessWindow{From: ms.StartsOn, Until: ms.EndsOn})
-		if ms.Covers(in.SiteID, today) && (covering == nil || ms.EndsOn.After(covering.EndsOn)) {
-			covering = ms
+		if !ms.Covers(in.SiteID, today) {
+			devicesLater |= deviceSet(ms.DeviceTypes)
+			continue
 		}
+		validToday = true
+		devicesToday |= deviceSet(ms.DeviceTypes)
+		if today.DaysUntil(ms.EndsOn) <= warnDays(in.Tenant, true) && !continued(ms, in.Memberships, in.SiteID) &&
+			(ending == nil || ms.EndsOn.Before(ending.EndsOn)) {
+			ending = ms
+		}
+	}
+	rec.Devices = devicesLater
+	if validToday {
+		rec.Devices = devicesToday
 	}
 	for _, w := range mergeWindows(windows) {
 		rec.Valid = append(rec.Valid, sync.Window{From: startOf(w.From), Until: startOf(w.Until.AddDays(1))})
@@ -135,6 +158,20 @@ func ComputeAccessRecord(in AccessInput) (sync.Record, error) {
 		rec.Notices = append(rec.Notices, sync.Notice{Text: text, Priority: prio, Valid: day})
 	}
 	l := texts[lang(m.Language)]
+	var overdue int
+	var oldest Date
+	for _, inst := range in.Instalments {
+		if inst.MemberID != m.ID || !inst.Overdue(today) {
+			continue
+		}
+		overdue++
+		if oldest.IsZero() || inst.DueOn.Before(oldest) {
+			oldest = inst.DueOn
+		}
+	}
+	if overdue > 0 {
+		notice(PriorityInstalment, l.instalmentsDue(overdue, oldest))
+	}
 	if exp := m.MedicalCertExpiry; !exp.IsZero() {
 		if days := today.DaysUntil(exp); days < 0 {
 			notice(PriorityMedical, l.medicalExpired)
@@ -142,10 +179,8 @@ func ComputeAccessRecord(in AccessInput) (sync.Record, error) {
 			notice(PriorityMedical, l.medicalExpires(days))
 		}
 	}
-	if covering != nil {
-		if days := today.DaysUntil(covering.EndsOn); days <= warnDays(in.Tenant, true) && !continued(covering, in.Memberships, in.SiteID) {
-			notice(PriorityMembership, l.membershipEnds(days))
-		}
+	if ending != nil {
+		notice(PriorityMembership, l.membershipEnds(today.DaysUntil(ending.EndsOn)))
 	}
 	if m.Kind == KindPerson && isBirthday(m.BirthDate, today) {
 		notice(PriorityBirthday, fmt.Sprintf(l.birthday, cmp.Or(m.FirstName, m.LastName)))
@@ -207,16 +242,18 @@ func (ms *Membership) coversSite(siteID int64) bool {
 	return len(ms.SiteIDs) == 0 || slices.Contains(ms.SiteIDs, siteID)
 }
 
-// continued reports whether another membership for the site starts by the
-// day after ms ends, in which case "your membership ends" would be wrong.
+// continued reports whether the other memberships valid at the site on the
+// day after ms ends open every device type ms opens, in which case "your
+// membership ends" would be wrong.
 func continued(ms *Membership, all []*Membership, siteID int64) bool {
 	next := ms.EndsOn.AddDays(1)
+	var open sync.DeviceSet
 	for _, o := range all {
-		if o != ms && !o.Cancelled && o.coversSite(siteID) && !o.StartsOn.After(next) && o.EndsOn.After(ms.EndsOn) {
-			return true
+		if o != ms && o.MemberID == ms.MemberID && o.Covers(siteID, next) {
+			open |= deviceSet(o.DeviceTypes)
 		}
 	}
-	return false
+	return deviceSet(ms.DeviceTypes)&^open == 0
 }
 
 func mergeWindows(ws []AccessWindow) []AccessWindow {
@@ -262,7 +299,10 @@ type catalog struct {
 	membershipEnds func(days int) string
 	medicalExpired string
 	medicalExpires func(days int) string
+	instalmentsDue func(n int, oldest Date) string
 }
+
+var monthsEN = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
 
 // texts are the reader messages computed from member data, per language.
 var texts = map[string]catalog{
@@ -287,6 +327,13 @@ var texts = map[string]catalog{
 			}
 			return fmt.Sprintf("Il certificato medico scade tra %d giorni", d)
 		},
+		instalmentsDue: func(n int, oldest Date) string {
+			day := oldest.Time().Format("02/01/2006")
+			if n == 1 {
+				return "Rata scaduta il " + day
+			}
+			return fmt.Sprintf("%d rate scadute dal %s", n, day)
+		},
 	},
 	"en": {
 		birthday: "Happy birthday %s!",
@@ -308,6 +355,14 @@ var texts = map[string]catalog{
 				return "Your medical certificate expires tomorrow"
 			}
 			return fmt.Sprintf("Your medical certificate expires in %d days", d)
+		},
+		instalmentsDue: func(n int, oldest Date) string {
+			t := oldest.Time()
+			day := fmt.Sprintf("%d %s %d", t.Day(), monthsEN[t.Month()-1], t.Year())
+			if n == 1 {
+				return "Instalment due on " + day
+			}
+			return fmt.Sprintf("%d instalments overdue since %s", n, day)
 		},
 	},
 }

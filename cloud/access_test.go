@@ -137,9 +137,125 @@ func TestComputeAccessRecord(t *testing.T) {
 				t.Errorf("notices = %v: the membership ending 31 March is continued", texts(r))
 			}
 		}},
-		{"no membership: no window, record still there", func(in *cloud.AccessInput) { in.Memberships = nil }, func(t *testing.T, r sync.Record) {
-			if len(r.Valid) != 0 || len(r.Credentials) != 1 {
+		{"no membership: no window, no device, record still there", func(in *cloud.AccessInput) { in.Memberships = nil }, func(t *testing.T, r sync.Record) {
+			if len(r.Valid) != 0 || len(r.Credentials) != 1 || r.Devices != 0 {
 				t.Errorf("record = %+v", r)
+			}
+		}},
+		{"devices: a spa add-on alone opens the spa only", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{{MemberID: 42, Name: "Spa", StartsOn: d("2025-03-01"), EndsOn: d("2025-03-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}}}
+		}, func(t *testing.T, r sync.Record) {
+			if r.Devices != sync.DeviceSetOf(sync.DeviceSpa) || len(r.Valid) != 1 {
+				t.Errorf("devices = %v, valid = %+v; want spa only", r.Devices, r.Valid)
+			}
+		}},
+		{"devices: gym membership plus spa add-on, other site's and ended ones ignored", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceEntrance, cloud.DeviceExit}},
+				{MemberID: 42, StartsOn: d("2025-03-01"), EndsOn: d("2025-03-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}},
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DevicePool}, SiteIDs: []int64{11}},
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-03-03"), DeviceTypes: []cloud.DeviceType{cloud.DeviceLocker}},
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceDoor}, Cancelled: true},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if want := sync.DeviceSetOf(sync.DeviceEntrance, sync.DeviceExit, sync.DeviceSpa); r.Devices != want {
+				t.Errorf("devices = %v, want %v", r.Devices, want)
+			}
+		}},
+		{"devices: a membership still to start gives its devices", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{{MemberID: 42, StartsOn: d("2025-04-01"), EndsOn: d("2025-06-30"), DeviceTypes: []cloud.DeviceType{cloud.DevicePool}}}
+		}, func(t *testing.T, r sync.Record) {
+			if r.Devices != sync.DeviceSetOf(sync.DevicePool) || len(r.Valid) != 1 || r.Valid[0].From != romeMidnight("2025-04-01") {
+				t.Errorf("record = %+v", r)
+			}
+		}},
+		{"devices: the day's memberships win over later ones", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceEntrance}},
+				{MemberID: 42, StartsOn: d("2025-06-01"), EndsOn: d("2025-06-30"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if r.Devices != sync.DeviceSetOf(sync.DeviceEntrance) {
+				t.Errorf("devices = %v, want entrance (the spa add-on starts in June)", r.Devices)
+			}
+		}},
+		{"membership ends: a spa add-on does not continue the gym membership", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-03-06")},
+				{MemberID: 42, StartsOn: d("2025-03-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"Your membership ends in 2 days"}) {
+				t.Errorf("notices = %q", got)
+			}
+		}},
+		{"membership ends: an add-on ending inside a wider membership says nothing", func(in *cloud.AccessInput) {
+			in.Memberships = []*cloud.Membership{
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31")},
+				{MemberID: 42, StartsOn: d("2025-03-01"), EndsOn: d("2025-03-06"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if len(r.Notices) != 0 {
+				t.Errorf("notices = %q", texts(r))
+			}
+		}},
+		{"membership ends: an add-on whose devices nothing else opens", func(in *cloud.AccessInput) {
+			in.Member.Language = "it"
+			in.Memberships = []*cloud.Membership{
+				{MemberID: 42, StartsOn: d("2025-01-01"), EndsOn: d("2025-12-31"), DeviceTypes: []cloud.DeviceType{cloud.DeviceEntrance, cloud.DeviceExit}},
+				{MemberID: 42, StartsOn: d("2025-03-01"), EndsOn: d("2025-03-05"), DeviceTypes: []cloud.DeviceType{cloud.DeviceSpa}},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"Il tuo abbonamento scade domani"}) {
+				t.Errorf("notices = %q", got)
+			}
+		}},
+		{"overdue instalment in English; paid, cancelled, due today and foreign ignored", func(in *cloud.AccessInput) {
+			paid := in.Now.Add(-time.Hour)
+			in.Instalments = []*cloud.Instalment{
+				{MemberID: 42, AmountCents: 5000, Currency: "EUR", DueOn: d("2025-03-01")},
+				{MemberID: 42, AmountCents: 5000, Currency: "EUR", DueOn: d("2025-02-01"), PaidAt: &paid},
+				{MemberID: 42, AmountCents: 5000, Currency: "EUR", DueOn: d("2025-01-15"), Cancelled: true},
+				{MemberID: 42, AmountCents: 5000, Currency: "EUR", DueOn: d("2025-03-04")},
+				{MemberID: 7, AmountCents: 5000, Currency: "EUR", DueOn: d("2024-12-01")},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"Instalment due on 1 Mar 2025"}) {
+				t.Errorf("notices = %q", got)
+			}
+			if n := r.Notices[0]; n.Priority != cloud.PriorityInstalment || n.Valid != (sync.Window{From: romeMidnight("2025-03-04"), Until: romeMidnight("2025-03-05")}) {
+				t.Errorf("notice = %+v, want the day, instalment priority", n)
+			}
+		}},
+		{"overdue instalments in Italian, oldest date, before the medical notice", func(in *cloud.AccessInput) {
+			in.Member.Language = "it"
+			in.Member.MedicalCertExpiry = d("2025-03-01")
+			in.Instalments = []*cloud.Instalment{
+				{MemberID: 42, AmountCents: 5000, DueOn: d("2025-03-03")},
+				{MemberID: 42, AmountCents: 5000, DueOn: d("2025-02-15")},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"2 rate scadute dal 15/02/2025", "Certificato medico scaduto"}) {
+				t.Errorf("notices = %q", got)
+			}
+		}},
+		{"overdue instalments in English, many", func(in *cloud.AccessInput) {
+			in.Instalments = []*cloud.Instalment{
+				{MemberID: 42, AmountCents: 5000, DueOn: d("2024-12-31")},
+				{MemberID: 42, AmountCents: 5000, DueOn: d("2025-01-31")},
+				{MemberID: 42, AmountCents: 5000, DueOn: d("2025-02-28")},
+			}
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"3 instalments overdue since 31 Dec 2024"}) {
+				t.Errorf("notices = %q", got)
+			}
+		}},
+		{"the day after the due date in the site's zone, not UTC's", func(in *cloud.AccessInput) {
+			in.Instalments = []*cloud.Instalment{{MemberID: 42, AmountCents: 5000, DueOn: d("2025-03-04")}}
+			in.Now = time.Date(2025, 3, 4, 23, 30, 0, 0, time.UTC) // 00:30 on 5 March in Rome
+		}, func(t *testing.T, r sync.Record) {
+			if got := texts(r); !slices.Equal(got, []string{"Instalment due on 4 Mar 2025"}) {
+				t.Errorf("notices = %q", got)
 			}
 		}},
 		{"blocking and message actions; closed, none and foreign ignored", func(in *cloud.AccessInput) {

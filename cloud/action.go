@@ -122,13 +122,13 @@ func (a *Action) VisibleTo(op *Operator) bool {
 // ActionUpdate holds the fields of an action that can change without
 // advancing it.
 type ActionUpdate struct {
-	Description *string     `json:"description"`
-	Tags        *[]string   `json:"tags"`
-	PlannedAt   **time.Time `json:"planned_at"`
-	CompleteBy  *Date       `json:"complete_by"`
-	Purpose     *Purpose    `json:"purpose"`
-	Private     *bool       `json:"private"`
-	OperatorID  **int64     `json:"operator_id"`
+	Description *string             `json:"description"`
+	Tags        *[]string           `json:"tags"`
+	PlannedAt   Optional[time.Time] `json:"planned_at,omitzero"`
+	CompleteBy  Optional[Date]      `json:"complete_by,omitzero"`
+	Purpose     *Purpose            `json:"purpose"`
+	Private     *bool               `json:"private"`
+	OperatorID  Optional[int64]     `json:"operator_id,omitzero"`
 }
 
 // Apply copies the set fields of u onto a.
@@ -139,21 +139,15 @@ func (u *ActionUpdate) Apply(a *Action) {
 	if u.Tags != nil {
 		a.Tags = slices.Clone(*u.Tags)
 	}
-	if u.PlannedAt != nil {
-		a.PlannedAt = *u.PlannedAt
-	}
-	if u.CompleteBy != nil {
-		a.CompleteBy = *u.CompleteBy
-	}
+	u.PlannedAt.Apply(&a.PlannedAt)
+	u.CompleteBy.ApplyValue(&a.CompleteBy)
 	if u.Purpose != nil {
 		a.Purpose = *u.Purpose
 	}
 	if u.Private != nil {
 		a.Private = *u.Private
 	}
-	if u.OperatorID != nil {
-		a.OperatorID = *u.OperatorID
-	}
+	u.OperatorID.Apply(&a.OperatorID)
 }
 
 // AdvanceMode is how an action is advanced.
@@ -361,13 +355,32 @@ type WhatIfRequest struct {
 	MemberIDs    []int64       `json:"member_ids"`
 }
 
-// WhatIfResult says how many members would be stopped or shown a message,
-// and at which gates.
+// WhatIfResult says how many members would be stopped (message_block) or
+// shown the message (message), and at which gates.
+//
+// Only members who hold an active credential (not disabled, not expired)
+// are counted: a member without one cannot badge, so no gate can stop or
+// greet them; they are counted in MembersWithoutCredential instead.
+// Archived members and IDs that are not the tenant's are not counted at all.
 type WhatIfResult struct {
-	AccessAction    AccessAction `json:"access_action"`
-	MembersStopped  int          `json:"members_stopped"`
-	MembersMessaged int          `json:"members_messaged"`
-	Gates           []*Gate      `json:"gates"`
+	AccessAction             AccessAction  `json:"access_action"`
+	MembersStopped           int           `json:"members_stopped"`
+	MembersMessaged          int           `json:"members_messaged"`
+	MembersWithoutCredential int           `json:"members_without_credential"`
+	Gates                    []*WhatIfGate `json:"gates"`
+}
+
+// WhatIfGate is a gate whose device type the action type applies to.
+// Members is how many of the counted members hold a membership valid today
+// that opens this gate (its site and device type): the ones it would stop
+// or greet today; the others are refused there anyway.
+type WhatIfGate struct {
+	ID         int64      `json:"id"`
+	SiteID     int64      `json:"site_id"`
+	SiteName   string     `json:"site_name"`
+	Name       string     `json:"name"`
+	DeviceType DeviceType `json:"device_type"`
+	Members    int        `json:"members"`
 }
 
 // Override lets a blocked member through once at a gate without closing

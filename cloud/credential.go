@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -70,28 +71,31 @@ func (c *Credential) Validate() error {
 	return nil
 }
 
-// CredentialUpdate holds the fields of a credential that can change. The key
-// cannot: issue a new credential instead.
+// CredentialUpdate holds the fields of a credential that can change; null
+// clears a validity bound. The key cannot: issue a new credential instead.
 type CredentialUpdate struct {
-	Label      *string `json:"label"`
-	ValidFrom  *Date   `json:"valid_from"`
-	ValidUntil *Date   `json:"valid_until"`
-	Disabled   *bool   `json:"disabled"`
+	Label      *string        `json:"label"`
+	ValidFrom  Optional[Date] `json:"valid_from,omitzero"`
+	ValidUntil Optional[Date] `json:"valid_until,omitzero"`
+	Disabled   *bool          `json:"disabled"`
 }
 
-// Membership is a paid right to enter, with validity dates and the sites it
-// covers (no sites means every site of the tenant).
+// Membership is a paid right to enter, with validity dates, the sites it
+// covers (no sites means every site of the tenant) and the device types it
+// opens (none means every device type; an add-on such as a spa membership
+// lists only "spa").
 type Membership struct {
-	ID        int64     `json:"id"`
-	TenantID  int64     `json:"-"`
-	MemberID  int64     `json:"member_id"`
-	Name      string    `json:"name"`
-	StartsOn  Date      `json:"starts_on"`
-	EndsOn    Date      `json:"ends_on"`
-	SiteIDs   []int64   `json:"site_ids"`
-	Cancelled bool      `json:"cancelled"`
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
+	ID          int64        `json:"id"`
+	TenantID    int64        `json:"-"`
+	MemberID    int64        `json:"member_id"`
+	Name        string       `json:"name"`
+	StartsOn    Date         `json:"starts_on"`
+	EndsOn      Date         `json:"ends_on"`
+	SiteIDs     []int64      `json:"site_ids"`
+	DeviceTypes []DeviceType `json:"device_types"`
+	Cancelled   bool         `json:"cancelled"`
+	Version     int          `json:"version"`
+	CreatedAt   time.Time    `json:"created_at"`
 }
 
 // Validate checks a membership.
@@ -108,10 +112,31 @@ func (ms *Membership) Validate() error {
 	if ms.EndsOn.Before(ms.StartsOn) {
 		return Invalid("ends_on", "End date is before start date.")
 	}
+	if len(ms.Name) > 100 {
+		return Invalid("name", "Name is at most 100 characters.")
+	}
 	if ms.SiteIDs == nil {
 		ms.SiteIDs = []int64{}
 	}
+	if ms.DeviceTypes == nil {
+		ms.DeviceTypes = []DeviceType{}
+	}
+	seen := map[DeviceType]bool{}
+	for _, d := range ms.DeviceTypes {
+		if !d.Valid() {
+			return Invalid("device_types", "Unknown device type %q.", d)
+		}
+		if seen[d] {
+			return Invalid("device_types", "Device type %q is listed twice.", d)
+		}
+		seen[d] = true
+	}
 	return nil
+}
+
+// Opens reports whether the membership opens gates of device type d.
+func (ms *Membership) Opens(d DeviceType) bool {
+	return len(ms.DeviceTypes) == 0 || slices.Contains(ms.DeviceTypes, d)
 }
 
 // Covers reports whether the membership is valid on day at site.
@@ -132,9 +157,32 @@ func (ms *Membership) Covers(siteID int64, day Date) bool {
 
 // MembershipUpdate holds the fields of a membership that can change.
 type MembershipUpdate struct {
-	Name      *string  `json:"name"`
-	StartsOn  *Date    `json:"starts_on"`
-	EndsOn    *Date    `json:"ends_on"`
-	SiteIDs   *[]int64 `json:"site_ids"`
-	Cancelled *bool    `json:"cancelled"`
+	Name        *string       `json:"name"`
+	StartsOn    *Date         `json:"starts_on"`
+	EndsOn      *Date         `json:"ends_on"`
+	SiteIDs     *[]int64      `json:"site_ids"`
+	DeviceTypes *[]DeviceType `json:"device_types"`
+	Cancelled   *bool         `json:"cancelled"`
+}
+
+// Apply copies the set fields of u onto ms.
+func (u *MembershipUpdate) Apply(ms *Membership) {
+	if u.Name != nil {
+		ms.Name = *u.Name
+	}
+	if u.StartsOn != nil {
+		ms.StartsOn = *u.StartsOn
+	}
+	if u.EndsOn != nil {
+		ms.EndsOn = *u.EndsOn
+	}
+	if u.SiteIDs != nil {
+		ms.SiteIDs = slices.Clone(*u.SiteIDs)
+	}
+	if u.DeviceTypes != nil {
+		ms.DeviceTypes = slices.Clone(*u.DeviceTypes)
+	}
+	if u.Cancelled != nil {
+		ms.Cancelled = *u.Cancelled
+	}
 }

@@ -1,8 +1,9 @@
 // Package cloud is the domain of varco-cloud, the CRM service of varco:
 // tenants (a club or a chain) with their sites, gates and operators; members
-// with credentials, memberships and consents; the per-tenant CRM
-// configuration; CRM actions, some of which block or warn a member at the
-// turnstile; and the pure computation of a member's access record.
+// with credentials, memberships, instalments, bookings and consents, and
+// their CSV import jobs; the per-tenant CRM configuration; CRM actions, some
+// of which block or warn a member at the turnstile; and the pure computation
+// of a member's access record.
 //
 // The package follows the "standard package layout": it holds the types, the
 // rules and the service interfaces, and knows nothing of SQL or HTTP. The

@@ -235,26 +235,27 @@ func (m *Member) HasConsent(ch Channel, p Purpose) bool {
 	return false
 }
 
-// MemberUpdate holds the fields of a member that can change; nil leaves a
-// field as is. The kind of a member cannot change.
+// MemberUpdate holds the fields of a member that can change; nil (or an
+// unset Optional) leaves a field as is, an Optional set to null clears it.
+// The kind of a member cannot change.
 type MemberUpdate struct {
-	FirstName          *string    `json:"first_name"`
-	LastName           *string    `json:"last_name"`
-	BirthDate          *Date      `json:"birth_date"`
-	TaxCode            *string    `json:"tax_code"`
-	CompanyName        *string    `json:"company_name"`
-	VATNumber          *string    `json:"vat_number"`
-	LegalRepID         **int64    `json:"legal_rep_id"`
-	Email              *string    `json:"email"`
-	Mobile             *string    `json:"mobile"`
-	Phone              *string    `json:"phone"`
-	Language           *string    `json:"language"`
-	Consents           *[]Consent `json:"consents"`
-	Tags               *[]string  `json:"tags"`
-	CommercialStatusID **int64    `json:"commercial_status_id"`
-	OperatorID         **int64    `json:"operator_id"`
-	MedicalCertExpiry  *Date      `json:"medical_cert_expiry"`
-	Suspended          *bool      `json:"suspended"`
+	FirstName          *string         `json:"first_name"`
+	LastName           *string         `json:"last_name"`
+	BirthDate          Optional[Date]  `json:"birth_date,omitzero"`
+	TaxCode            *string         `json:"tax_code"`
+	CompanyName        *string         `json:"company_name"`
+	VATNumber          *string         `json:"vat_number"`
+	LegalRepID         Optional[int64] `json:"legal_rep_id,omitzero"`
+	Email              *string         `json:"email"`
+	Mobile             *string         `json:"mobile"`
+	Phone              *string         `json:"phone"`
+	Language           *string         `json:"language"`
+	Consents           *[]Consent      `json:"consents"`
+	Tags               *[]string       `json:"tags"`
+	CommercialStatusID Optional[int64] `json:"commercial_status_id,omitzero"`
+	OperatorID         Optional[int64] `json:"operator_id,omitzero"`
+	MedicalCertExpiry  Optional[Date]  `json:"medical_cert_expiry,omitzero"`
+	Suspended          *bool           `json:"suspended"`
 }
 
 // Apply copies the set fields of u onto m.
@@ -273,27 +274,17 @@ func (u *MemberUpdate) Apply(m *Member) {
 	set(&m.Mobile, u.Mobile)
 	set(&m.Phone, u.Phone)
 	set(&m.Language, u.Language)
-	if u.BirthDate != nil {
-		m.BirthDate = *u.BirthDate
-	}
-	if u.LegalRepID != nil {
-		m.LegalRepID = *u.LegalRepID
-	}
+	u.BirthDate.ApplyValue(&m.BirthDate)
+	u.LegalRepID.Apply(&m.LegalRepID)
 	if u.Consents != nil {
 		m.Consents = *u.Consents
 	}
 	if u.Tags != nil {
 		m.Tags = slices.Clone(*u.Tags)
 	}
-	if u.CommercialStatusID != nil {
-		m.CommercialStatusID = *u.CommercialStatusID
-	}
-	if u.OperatorID != nil {
-		m.OperatorID = *u.OperatorID
-	}
-	if u.MedicalCertExpiry != nil {
-		m.MedicalCertExpiry = *u.MedicalCertExpiry
-	}
+	u.CommercialStatusID.Apply(&m.CommercialStatusID)
+	u.OperatorID.Apply(&m.OperatorID)
+	u.MedicalCertExpiry.ApplyValue(&m.MedicalCertExpiry)
 	if u.Suspended != nil {
 		m.Suspended = *u.Suspended
 	}
@@ -318,13 +309,6 @@ type MemberImportError struct {
 	Reason string `json:"reason"`
 }
 
-// MemberImportReport is what a CSV import did.
-type MemberImportReport struct {
-	Rows     int                 `json:"rows"`
-	Imported int                 `json:"imported"`
-	Errors   []MemberImportError `json:"errors"`
-}
-
 // MemberService manages members. Any operator may use it.
 type MemberService interface {
 	CreateMember(ctx context.Context, m *Member) error
@@ -336,9 +320,6 @@ type MemberService interface {
 	// ArchiveMember hides a member from lists and access; members are never
 	// hard-deleted because CRM history and passages refer to them.
 	ArchiveMember(ctx context.Context, id int64, version int) (*Member, error)
-	// ImportMembers creates members from parsed rows; bad rows are reported
-	// and skipped, good rows are kept.
-	ImportMembers(ctx context.Context, rows []MemberImportRow) (*MemberImportReport, error)
 
 	// CreateCredential returns ECONFLICT if the key is taken in the tenant.
 	CreateCredential(ctx context.Context, c *Credential) error
@@ -348,6 +329,21 @@ type MemberService interface {
 	CreateMembership(ctx context.Context, ms *Membership) error
 	FindMemberships(ctx context.Context, memberID int64) ([]*Membership, error)
 	UpdateMembership(ctx context.Context, id int64, version int, upd MembershipUpdate) (*Membership, error)
+
+	// CreateInstalment returns ENOTFOUND if the member is not the tenant's
+	// and EINVALID if the membership is not the member's.
+	CreateInstalment(ctx context.Context, in *Instalment) error
+	// FindInstalments lists a member's instalments by due date.
+	FindInstalments(ctx context.Context, memberID int64) ([]*Instalment, error)
+	// UpdateInstalment returns EPRECONDITION when version is stale.
+	UpdateInstalment(ctx context.Context, id int64, version int, upd InstalmentUpdate) (*Instalment, error)
+
+	// CreateBooking returns ENOTFOUND if the member is not the tenant's and
+	// EINVALID if the site is not.
+	CreateBooking(ctx context.Context, b *Booking) error
+	FindBookings(ctx context.Context, f BookingFilter) ([]*Booking, error)
+	// UpdateBooking returns EPRECONDITION when version is stale.
+	UpdateBooking(ctx context.Context, id int64, version int, upd BookingUpdate) (*Booking, error)
 }
 
 // MemberImportRow is one parsed CSV row: the line it came from, the member

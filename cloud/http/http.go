@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,7 @@ type Server struct {
 	OperatorService cloud.OperatorService
 	SiteService     cloud.SiteService
 	MemberService   cloud.MemberService
+	ImportService   cloud.ImportService
 	CRMService      cloud.CRMService
 	ActionService   cloud.ActionService
 	AccessService   cloud.AccessService
@@ -303,7 +305,7 @@ func jsonError(err error) error {
 	case errors.As(err, &syn):
 		return cloud.Invalid("", "Malformed JSON at byte %d.", syn.Offset)
 	case errors.As(err, &typ):
-		field := typ.Field
+		field := jsonField(typ.Field)
 		if field == "" {
 			return cloud.Invalid("", "The body must be a JSON %s.", "object")
 		}
@@ -313,6 +315,20 @@ func jsonError(err error) error {
 		return cloud.Invalid(strings.Trim(f, `"`), "Unknown field.")
 	}
 	return cloud.Invalid("", "Invalid JSON: %v", err)
+}
+
+// jsonField turns the path of a decoding error into the JSON field's name.
+// Since Go 1.24 the path names embedded structs too (the PATCH bodies embed
+// the domain's update types: "MemberUpdate.first_name"); JSON names here
+// are lower case, Go type names are not.
+func jsonField(path string) string {
+	var parts []string
+	for p := range strings.SplitSeq(path, ".") {
+		if p != "" && !unicode.IsUpper(rune(p[0])) {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, ".")
 }
 
 func jsonKind(k string) string {

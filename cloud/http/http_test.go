@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,11 +27,13 @@ var t0 = time.Date(2025, 3, 4, 8, 30, 0, 0, time.UTC)
 const password = "correct horse battery"
 
 type env struct {
-	t      *testing.T
-	srv    *cloudhttp.Server
-	db     *postgres.DB
-	clock  *pgtest.Clock
-	client *http.Client
+	t       *testing.T
+	srv     *cloudhttp.Server
+	db      *postgres.DB
+	clock   *pgtest.Clock
+	client  *http.Client
+	imports *postgres.ImportService
+	jobs    chan *cloud.ImportJob // jobs the background worker ended
 }
 
 // client is an operator's view of the API.
@@ -53,6 +56,16 @@ func setup(t *testing.T) *env {
 	s.OperatorService = postgres.NewOperatorService(db)
 	s.SiteService = postgres.NewSiteService(db)
 	s.MemberService = postgres.NewMemberService(db)
+	imports := postgres.NewImportService(db)
+	imports.BatchRows = 50
+	jobs := make(chan *cloud.ImportJob, 16)
+	imports.OnJobEnd = func(j *cloud.ImportJob) {
+		select {
+		case jobs <- j:
+		default:
+		}
+	}
+	s.ImportService = imports
 	s.CRMService = postgres.NewCRMService(db)
 	s.ActionService = postgres.NewActionService(db)
 	s.AccessService = postgres.NewAccessService(db)
@@ -67,7 +80,11 @@ func setup(t *testing.T) *env {
 			t.Error(err)
 		}
 	})
-	return &env{t: t, srv: s, db: db, clock: clock, client: &http.Client{Transport: tr}}
+	if err := imports.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(imports.Stop)
+	return &env{t: t, srv: s, db: db, clock: clock, client: &http.Client{Transport: tr}, imports: imports, jobs: jobs}
 }
 
 // tenant creates a tenant with an admin and returns the admin's client.
@@ -167,10 +184,12 @@ func decodeErr(t *testing.T, b []byte) apiError {
 
 type fixture struct {
 	memberID, siteID, gateID, actionID, credentialID, membershipID, operatorID, typeID, outcomeID int64
+	instalmentID, bookingID, importID                                                             int64
 }
 
-// populate gives a tenant a site, a gate, a member with a credential and a
-// membership, an operator and an open blocking action.
+// populate gives a tenant a site, a gate, a member with a credential, a
+// membership, an instalment and a booking, an operator, an open blocking
+// action and an import job.
 func populate(t *testing.T, c *client, tag string) fixture {
 	t.Helper()
 	var f fixture
@@ -200,6 +219,17 @@ func populate(t *testing.T, c *client, tag string) fixture {
 	f.outcomeID = cfg.Outcomes[0].ID
 	c.must("POST", "/api/v1/actions", map[string]any{"member_id": f.memberID, "type_id": f.typeID, "description": "secret " + tag}, 201, &obj)
 	f.actionID = obj.ID
+	c.must("POST", fmt.Sprintf("/api/v1/members/%d/instalments", f.memberID), map[string]any{"membership_id": f.membershipID,
+		"description": "secret " + tag, "amount_cents": 4990, "due_on": "2025-04-01"}, 201, &obj)
+	f.instalmentID = obj.ID
+	c.must("POST", fmt.Sprintf("/api/v1/members/%d/bookings", f.memberID), map[string]any{"site_id": f.siteID, "title": "secret " + tag,
+		"starts_at": "2025-03-05T17:00:00Z", "ends_at": "2025-03-05T18:00:00Z"}, 201, &obj)
+	f.bookingID = obj.ID
+	status, b, _ := c.do("POST", "/api/v1/members/import", "kind,last_name,birth_date\nperson,Imported,bad\n", "Content-Type", "text/csv")
+	if status != 200 || json.Unmarshal(b, &obj) != nil {
+		t.Fatalf("import = %d %s", status, b)
+	}
+	f.importID = obj.ID
 	return f
 }
 
@@ -218,13 +248,18 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	idOf := map[string]int64{"members": fa.memberID, "sites": fa.siteID, "gates": fa.gateID, "actions": fa.actionID,
 		"credentials": fa.credentialID, "memberships": fa.membershipID, "operators": fa.operatorID,
-		"crm/action-types": fa.typeID, "crm/outcomes": fa.outcomeID}
+		"crm/action-types": fa.typeID, "crm/outcomes": fa.outcomeID,
+		"instalments": fa.instalmentID, "bookings": fa.bookingID, "imports": fa.importID}
 	routes := []struct{ method, path string }{
 		{"GET", "/api/v1/members/%s"}, {"PATCH", "/api/v1/members/%s"}, {"POST", "/api/v1/members/%s/archive"},
 		{"GET", "/api/v1/members/%s/credentials"}, {"POST", "/api/v1/members/%s/credentials"},
 		{"GET", "/api/v1/members/%s/memberships"}, {"POST", "/api/v1/members/%s/memberships"},
 		{"GET", "/api/v1/members/%s/actions"}, {"GET", "/api/v1/members/%s/access?site_id=" + fmt.Sprint(fb.siteID)},
 		{"POST", "/api/v1/members/%s/overrides"},
+		{"GET", "/api/v1/members/%s/instalments"}, {"POST", "/api/v1/members/%s/instalments"},
+		{"GET", "/api/v1/members/%s/bookings"}, {"POST", "/api/v1/members/%s/bookings"},
+		{"PATCH", "/api/v1/instalments/%s"}, {"PATCH", "/api/v1/bookings/%s"},
+		{"GET", "/api/v1/imports/%s"}, {"GET", "/api/v1/imports/%s/errors"},
 		{"GET", "/api/v1/sites/%s"}, {"PATCH", "/api/v1/sites/%s"}, {"GET", "/api/v1/gates/%s"}, {"PATCH", "/api/v1/gates/%s"},
 		{"GET", "/api/v1/actions/%s"}, {"PATCH", "/api/v1/actions/%s"}, {"POST", "/api/v1/actions/%s/advance"}, {"POST", "/api/v1/actions/%s/copy"},
 		{"PATCH", "/api/v1/credentials/%s"}, {"PATCH", "/api/v1/memberships/%s"},
@@ -253,6 +288,10 @@ func TestTenantIsolation(t *testing.T) {
 				body = map[string]any{"gate_id": fb.gateID, "reason": "x"}
 			case strings.HasSuffix(rt.path, "/advance"):
 				body = map[string]any{"mode": "close", "outcome_id": fb.outcomeID, "version": 1}
+			case strings.HasSuffix(rt.path, "/instalments") && rt.method == "POST":
+				body = map[string]any{"amount_cents": 100, "due_on": "2025-03-01"}
+			case strings.HasSuffix(rt.path, "/bookings") && rt.method == "POST":
+				body = map[string]any{"site_id": fb.siteID, "title": "x", "starts_at": "2025-03-05T17:00:00Z", "ends_at": "2025-03-05T18:00:00Z"}
 			}
 			if rt.method == "PATCH" && seg == "members" {
 				body = map[string]any{"first_name": "pwned", "version": 1}
@@ -263,6 +302,10 @@ func TestTenantIsolation(t *testing.T) {
 				}
 			} else if rt.method == "PATCH" && seg == "memberships" {
 				body = map[string]any{"name": "pwned", "version": 1}
+			} else if rt.method == "PATCH" && seg == "instalments" {
+				body = map[string]any{"description": "pwned", "version": 1}
+			} else if rt.method == "PATCH" && seg == "bookings" {
+				body = map[string]any{"title": "pwned", "version": 1}
 			}
 			status, resp, _ := b.do(rt.method, path, body)
 			if status != 404 {
@@ -292,6 +335,10 @@ func TestTenantIsolation(t *testing.T) {
 		{"PUT", "/api/v1/crm/relations", map[string]any{"action_type_id": fa.typeID, "outcome_id": fb.outcomeID}, "action_type_id"},
 		{"POST", "/api/v1/crm/replace", map[string]any{"kind": "action_type", "from": fb.typeID, "to": fa.typeID}, "to"},
 		{"POST", "/api/v1/what-if", map[string]any{"type_id": fa.typeID}, "type_id"},
+		{"POST", fmt.Sprintf("/api/v1/members/%d/instalments", fb.memberID), map[string]any{"membership_id": fa.membershipID, "amount_cents": 100, "due_on": "2025-03-01"}, "membership_id"},
+		{"PATCH", fmt.Sprintf("/api/v1/instalments/%d", fb.instalmentID), map[string]any{"membership_id": fa.membershipID, "version": 1}, "membership_id"},
+		{"POST", fmt.Sprintf("/api/v1/members/%d/bookings", fb.memberID), map[string]any{"site_id": fa.siteID, "title": "x", "starts_at": "2025-03-05T17:00:00Z", "ends_at": "2025-03-05T18:00:00Z"}, "site_id"},
+		{"PATCH", fmt.Sprintf("/api/v1/bookings/%d", fb.bookingID), map[string]any{"site_id": fa.siteID, "version": 1}, "site_id"},
 	} {
 		status, resp, _ := b.do(tc.method, tc.path, tc.body)
 		if status != 400 {
@@ -306,7 +353,8 @@ func TestTenantIsolation(t *testing.T) {
 	// What B can list holds nothing of A.
 	for _, path := range []string{"/api/v1/members", "/api/v1/sites", "/api/v1/gates", "/api/v1/actions", "/api/v1/operators",
 		"/api/v1/audit", "/api/v1/crm/config", "/api/v1/members/export", "/api/v1/members?q=A", "/api/v1/agenda?from=2025-03-01&to=2025-03-31",
-		"/api/v1/leaderboard"} {
+		"/api/v1/leaderboard", "/api/v1/imports", fmt.Sprintf("/api/v1/members/%d/instalments", fb.memberID),
+		fmt.Sprintf("/api/v1/members/%d/bookings", fb.memberID)} {
 		status, resp, _ := b.do("GET", path, nil)
 		if status != 200 {
 			t.Errorf("B GET %s = %d %s", path, status, resp)
@@ -332,6 +380,16 @@ func TestTenantIsolation(t *testing.T) {
 	a.must("GET", "/api/v1/actions", nil, 200, &list)
 	if len(list.Items) != 1 {
 		t.Errorf("A has %d actions, want 1 (B's copy or bulk must not land in A)", len(list.Items))
+	}
+	var ins struct{ Items []cloud.Instalment }
+	a.must("GET", fmt.Sprintf("/api/v1/members/%d/instalments", fa.memberID), nil, 200, &ins)
+	if len(ins.Items) != 1 || ins.Items[0].Version != 1 || ins.Items[0].Description != "secret A" {
+		t.Errorf("A's instalments changed: %+v", ins.Items)
+	}
+	var bks struct{ Items []cloud.Booking }
+	a.must("GET", fmt.Sprintf("/api/v1/members/%d/bookings", fa.memberID), nil, 200, &bks)
+	if len(bks.Items) != 1 || bks.Items[0].Version != 1 || bks.Items[0].SiteID != fa.siteID {
+		t.Errorf("A's bookings changed: %+v", bks.Items)
 	}
 }
 
@@ -531,23 +589,50 @@ func TestImportExport(t *testing.T) {
 		"robot,X,Y,,,,,,,,,\n" + // bad kind
 		"person,Elena,Blu,,,,,,,,pin:12,\n" + // bad key
 		"\"unterminated,x\n"
-	status, b, _ := a.do("POST", "/api/v1/members/import", csv, "Content-Type", "text/csv")
+	// A small file is imported while the request waits: 200 with the finished job.
+	status, b, hdr := a.do("POST", "/api/v1/members/import", csv, "Content-Type", "text/csv")
 	if status != 200 {
 		t.Fatalf("import = %d %s", status, b)
 	}
-	var rep cloud.MemberImportReport
+	var rep cloud.ImportJob
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
 	want := map[int]string{3: "birth_date", 5: "mobile", 6: "key", 7: "kind", 8: "key", 9: ""}
-	if rep.Imported != 2 || len(rep.Errors) != len(want) {
-		t.Fatalf("report = %+v", rep)
+	if rep.Status != cloud.ImportDone || rep.Rows != 8 || rep.Processed != 8 || rep.Imported != 2 || rep.ErrorCount != len(want) ||
+		len(rep.Errors) != len(want) || rep.FinishedAt == nil || hdr.Get("Location") != fmt.Sprintf("/api/v1/imports/%d", rep.ID) {
+		t.Fatalf("report = %+v, Location %q", rep, hdr.Get("Location"))
 	}
 	for _, e := range rep.Errors {
 		f, ok := want[e.Row]
 		if !ok || f != e.Field || e.Reason == "" {
 			t.Errorf("error %+v, want row %d field %q", e, e.Row, f)
 		}
+	}
+	// The job stays readable, and its error report pages by row.
+	var again cloud.ImportJob
+	a.must("GET", hdr.Get("Location"), nil, 200, &again)
+	if again.ID != rep.ID || again.Imported != 2 || len(again.Errors) != len(want) {
+		t.Errorf("GET job = %+v", again)
+	}
+	var rows []int
+	cursor := ""
+	for range 5 {
+		var p struct {
+			Items      []cloud.MemberImportError
+			NextCursor *string `json:"next_cursor"`
+		}
+		a.must("GET", fmt.Sprintf("/api/v1/imports/%d/errors?limit=4%s", rep.ID, cursor), nil, 200, &p)
+		for _, e := range p.Items {
+			rows = append(rows, e.Row)
+		}
+		if p.NextCursor == nil {
+			break
+		}
+		cursor = "&cursor=" + *p.NextCursor
+	}
+	if !slices.Equal(rows, []int{3, 5, 6, 7, 8, 9}) {
+		t.Errorf("paged error rows = %v", rows)
 	}
 	// The failed row 6 left no member behind (its savepoint rolled back).
 	var p struct{ Items []cloud.Member }
@@ -565,7 +650,7 @@ func TestImportExport(t *testing.T) {
 		t.Errorf("bad header = %d %s", status, b)
 	}
 	// Export round-trips through import.
-	status, b, hdr := a.do("GET", "/api/v1/members/export", nil)
+	status, b, hdr = a.do("GET", "/api/v1/members/export", nil)
 	if status != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") {
 		t.Fatalf("export = %d %s", status, hdr)
 	}
@@ -573,9 +658,9 @@ func TestImportExport(t *testing.T) {
 	if len(lines) != 4 || !strings.Contains(string(b), fmt.Sprintf("%d,person,Anna,Rossi,,1990-05-01,,,anna@x.test,+393331112222,,it,morning;vip,sms:marketing,,no", m.ID)) {
 		t.Errorf("export:\n%s", b)
 	}
-	rows, err := cloud.ParseMembersCSV(bytes.NewReader(b))
-	if err != nil || len(rows) != 3 || rows[1].Err != nil {
-		t.Errorf("export does not parse back: %v %+v", err, rows)
+	parsed, err := cloud.ParseMembersCSV(bytes.NewReader(b))
+	if err != nil || len(parsed) != 3 || parsed[1].Err != nil {
+		t.Errorf("export does not parse back: %v %+v", err, parsed)
 	}
 	status, b, hdr = a.do("GET", "/api/v1/members/export?format=xlsx", nil)
 	if status != 200 || !bytes.HasPrefix(b, []byte("PK")) || !strings.Contains(hdr.Get("Content-Type"), "spreadsheetml") {

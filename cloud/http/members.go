@@ -1,9 +1,14 @@
 package http
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/xuri/excelize/v2"
 
@@ -126,28 +131,108 @@ func (s *Server) handleArchiveMember(w http.ResponseWriter, r *http.Request) {
 	writeVersioned(w, http.StatusOK, m.Version, m)
 }
 
+// handleImportMembers stores a member CSV as an import job. A file of at
+// most cloud.ImportSyncRows rows is imported before the response: 200 with
+// the finished job. A bigger one, or any file sent with
+// "Prefer: respond-async", is imported in the background: 202 with the
+// queued job. Either way Location names the job, to poll for progress.
 func (s *Server) handleImportMembers(w http.ResponseWriter, r *http.Request) {
-	rows, err := cloud.ParseMembersCSV(http.MaxBytesReader(w, r.Body, MaxImportBytes))
+	file, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImportBytes))
 	if err != nil {
-		s.fail(w, r, jsonErrorOr(err))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, cloud.Errorf(cloud.ETOOLARGE, "The file is larger than %d bytes.", mbe.Limit))
+			return
+		}
+		s.fail(w, r, cloud.Invalid("file", "Cannot read the upload."))
 		return
 	}
-	rep, err := s.MemberService.ImportMembers(r.Context(), rows)
+	background := preferAsync(r)
+	job, err := s.ImportService.ImportMembers(r.Context(), file, background)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	if background {
+		w.Header().Set("Preference-Applied", "respond-async")
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/imports/%d", job.ID))
+	status := http.StatusAccepted
+	if inline := !background && job.Rows <= cloud.ImportSyncRows; inline && job.Finished() {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, job)
 }
 
-// jsonErrorOr maps a body-size error to ETOOLARGE and leaves others.
-func jsonErrorOr(err error) error {
-	if cloud.ErrorCode(err) == cloud.EINTERNAL {
-		if e := jsonError(err); cloud.ErrorCode(e) == cloud.ETOOLARGE {
-			return e
+// preferAsync reports whether the request carries "Prefer: respond-async"
+// (RFC 7240).
+func preferAsync(r *http.Request) bool {
+	for _, h := range r.Header.Values("Prefer") {
+		for p := range strings.SplitSeq(h, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
 		}
 	}
-	return err
+	return false
+}
+
+func (s *Server) handleListImports(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryLimit(r, 50, 500)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cursor, err := queryInt64(r, "cursor")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	jobs, err := s.ImportService.FindImports(r.Context(), cursor, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(jobs, limit, func(j *cloud.ImportJob) int64 { return j.ID }))
+}
+
+func (s *Server) handleGetImport(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	job, err := s.ImportService.FindImportByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, job)
+}
+
+func (s *Server) handleImportErrors(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := queryLimit(r, 100, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cursor, err := queryInt64(r, "cursor")
+	if err != nil || cursor > math.MaxInt32 {
+		s.fail(w, r, cloud.Invalid("cursor", "Must be a row number."))
+		return
+	}
+	errs, err := s.ImportService.FindImportErrors(r.Context(), id, int(cursor), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(errs, limit, func(e cloud.MemberImportError) int64 { return int64(e.Row) }))
 }
 
 // eachMember pages through every member matching f.
@@ -319,16 +404,17 @@ func (s *Server) handleCreateMembership(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	var req struct {
-		Name     string     `json:"name"`
-		StartsOn cloud.Date `json:"starts_on"`
-		EndsOn   cloud.Date `json:"ends_on"`
-		SiteIDs  []int64    `json:"site_ids"`
+		Name        string             `json:"name"`
+		StartsOn    cloud.Date         `json:"starts_on"`
+		EndsOn      cloud.Date         `json:"ends_on"`
+		SiteIDs     []int64            `json:"site_ids"`
+		DeviceTypes []cloud.DeviceType `json:"device_types"`
 	}
 	if err := decode(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	ms := &cloud.Membership{MemberID: id, Name: req.Name, StartsOn: req.StartsOn, EndsOn: req.EndsOn, SiteIDs: req.SiteIDs}
+	ms := &cloud.Membership{MemberID: id, Name: req.Name, StartsOn: req.StartsOn, EndsOn: req.EndsOn, SiteIDs: req.SiteIDs, DeviceTypes: req.DeviceTypes}
 	if err := s.MemberService.CreateMembership(r.Context(), ms); err != nil {
 		s.fail(w, r, err)
 		return
@@ -352,6 +438,144 @@ func (s *Server) handleUpdateMembership(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	writeVersioned(w, http.StatusOK, ms.Version, ms)
+}
+
+// Instalments and bookings.
+
+func (s *Server) handleListInstalments(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ins, err := s.MemberService.FindInstalments(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[*cloud.Instalment]{Items: ins})
+}
+
+func (s *Server) handleCreateInstalment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req struct {
+		MembershipID *int64     `json:"membership_id"`
+		Description  string     `json:"description"`
+		AmountCents  int64      `json:"amount_cents"`
+		Currency     string     `json:"currency"`
+		DueOn        cloud.Date `json:"due_on"`
+		PaidAt       *time.Time `json:"paid_at"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in := &cloud.Instalment{MemberID: id, MembershipID: req.MembershipID, Description: req.Description, AmountCents: req.AmountCents,
+		Currency: req.Currency, DueOn: req.DueOn, PaidAt: req.PaidAt}
+	if err := s.MemberService.CreateInstalment(r.Context(), in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/instalments/%d", in.ID))
+	writeVersioned(w, http.StatusCreated, in.Version, in)
+}
+
+func (s *Server) handleUpdateInstalment(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.InstalmentUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	in, err := s.MemberService.UpdateInstalment(r.Context(), id, v, req.InstalmentUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, in.Version, in)
+}
+
+func (s *Server) handleListBookings(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := cloud.BookingFilter{MemberID: id}
+	if f.From, err = queryDate(r, "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.To, err = queryDate(r, "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bs, err := s.MemberService.FindBookings(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(bs, f.Limit, func(b *cloud.Booking) int64 { return b.ID }))
+}
+
+func (s *Server) handleCreateBooking(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req struct {
+		SiteID   int64               `json:"site_id"`
+		Kind     cloud.BookingKind   `json:"kind"`
+		Title    string              `json:"title"`
+		StartsAt time.Time           `json:"starts_at"`
+		EndsAt   time.Time           `json:"ends_at"`
+		Status   cloud.BookingStatus `json:"status"`
+	}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := &cloud.Booking{MemberID: id, SiteID: req.SiteID, Kind: req.Kind, Title: req.Title, StartsAt: req.StartsAt, EndsAt: req.EndsAt, Status: req.Status}
+	if err := s.MemberService.CreateBooking(r.Context(), b); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/bookings/%d", b.ID))
+	writeVersioned(w, http.StatusCreated, b.Version, b)
+}
+
+func (s *Server) handleUpdateBooking(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.BookingUpdate
+		Version *int `json:"version"`
+	}
+	id, v, err := s.editRequest(w, r, &req, &req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.MemberService.UpdateBooking(r.Context(), id, v, req.BookingUpdate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, b.Version, b)
 }
 
 func (s *Server) handleMemberAccess(w http.ResponseWriter, r *http.Request) {

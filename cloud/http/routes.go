@@ -57,8 +57,18 @@ func (s *Server) routes() {
 			r.Get("/members/{id}/actions", s.handleMemberActions)
 			r.Get("/members/{id}/access", s.handleMemberAccess)
 			r.Post("/members/{id}/overrides", s.handleCreateOverride)
+			r.Get("/members/{id}/instalments", s.handleListInstalments)
+			r.Post("/members/{id}/instalments", s.handleCreateInstalment)
+			r.Get("/members/{id}/bookings", s.handleListBookings)
+			r.Post("/members/{id}/bookings", s.handleCreateBooking)
 			r.Patch("/credentials/{id}", s.handleUpdateCredential)
 			r.Patch("/memberships/{id}", s.handleUpdateMembership)
+			r.Patch("/instalments/{id}", s.handleUpdateInstalment)
+			r.Patch("/bookings/{id}", s.handleUpdateBooking)
+
+			r.Get("/imports", s.handleListImports)
+			r.Get("/imports/{id}", s.handleGetImport)
+			r.Get("/imports/{id}/errors", s.handleImportErrors)
 
 			r.Get("/crm/config", s.handleCRMConfig)
 			r.Post("/crm/action-types", s.handleCreateActionType)

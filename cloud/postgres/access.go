@@ -78,6 +78,14 @@ func loadAccessInput(ctx context.Context, q queryer, tenantID, memberID, siteID 
 	if in.Memberships, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Membership, error) { return scanMembership(r) }); err != nil {
 		return nil, nil, fmt.Errorf("load memberships: %w", err)
 	}
+	rows, err = q.Query(ctx, `SELECT `+instalmentCols+` FROM instalments WHERE tenant_id = $1 AND member_id = $2
+		AND paid_at IS NULL AND NOT cancelled`, tenantID, memberID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load instalments: %w", err)
+	}
+	if in.Instalments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Instalment, error) { return scanInstalment(r) }); err != nil {
+		return nil, nil, fmt.Errorf("load instalments: %w", err)
+	}
 	rows, err = q.Query(ctx, `SELECT `+actionCols+` FROM crm_actions WHERE tenant_id = $1 AND member_id = $2 AND is_open
 		AND type_id IN (SELECT id FROM action_types WHERE tenant_id = $1 AND access_action <> 'none')`, tenantID, memberID)
 	if err != nil {

@@ -70,7 +70,7 @@ func activeMember(ctx context.Context, tx *Tx, id int64, field string, forUpdate
 // CreateAction creates an action.
 func (s *ActionService) CreateAction(ctx context.Context, a *cloud.Action) error {
 	return s.db.inTx(ctx, func(tx *Tx) error {
-		cfg, err := loadConfig(ctx, tx, tx.tenant())
+		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (s *ActionService) AdvanceAction(ctx context.Context, id int64, req cloud.A
 		if err := checkVersion("action", a.Version, req.Version); err != nil {
 			return err
 		}
-		cfg, err := loadConfig(ctx, tx, tx.tenant())
+		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
 		if err != nil {
 			return err
 		}
@@ -248,7 +248,7 @@ func (s *ActionService) CopyAction(ctx context.Context, id int64, memberID int64
 		if err != nil {
 			return err
 		}
-		cfg, err := loadConfig(ctx, tx, tx.tenant())
+		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
 		if err != nil {
 			return err
 		}
@@ -291,7 +291,7 @@ func (s *ActionService) BulkCreateActions(ctx context.Context, tmpl *cloud.Actio
 	}
 	var out []*cloud.Action
 	err := s.db.inTx(ctx, func(tx *Tx) error {
-		cfg, err := loadConfig(ctx, tx, tx.tenant())
+		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
 		if err != nil {
 			return err
 		}
@@ -383,7 +383,7 @@ func (s *ActionService) Leaderboard(ctx context.Context, from, to time.Time) ([]
 }
 
 // WhatIf counts the members and lists the gates a blocking type or a bulk
-// creation would affect.
+// creation would affect (see cloud.WhatIfResult).
 func (s *ActionService) WhatIf(ctx context.Context, req cloud.WhatIfRequest) (*cloud.WhatIfResult, error) {
 	op, err := cloud.Actor(ctx)
 	if err != nil {
@@ -391,7 +391,7 @@ func (s *ActionService) WhatIf(ctx context.Context, req cloud.WhatIfRequest) (*c
 	}
 	t := &cloud.ActionType{Name: "what-if", AccessAction: cloud.AccessNone, DeviceTypes: []cloud.DeviceType{}}
 	if req.TypeID != 0 {
-		cfg, err := loadConfig(ctx, s.db.Pool, op.TenantID)
+		cfg, err := s.db.crmConfig(ctx, s.db.Pool, op.TenantID)
 		if err != nil {
 			return nil, err
 		}
@@ -421,37 +421,57 @@ func (s *ActionService) WhatIf(ctx context.Context, req cloud.WhatIfRequest) (*c
 	if len(req.MemberIDs) > MaxBulk {
 		return nil, cloud.Invalid("member_ids", "At most %d members at once.", MaxBulk)
 	}
-	res := &cloud.WhatIfResult{AccessAction: t.AccessAction, Gates: []*cloud.Gate{}}
+	res := &cloud.WhatIfResult{AccessAction: t.AccessAction, Gates: []*cloud.WhatIfGate{}}
 	if t.AccessAction == cloud.AccessNone {
 		return res, nil
 	}
-	var n int
-	if len(req.MemberIDs) > 0 {
-		err = s.db.Pool.QueryRow(ctx, `SELECT count(*) FROM members WHERE tenant_id = $1 AND id = ANY($2) AND archived_at IS NULL`,
-			op.TenantID, req.MemberIDs).Scan(&n)
-	} else {
-		err = s.db.Pool.QueryRow(ctx, `SELECT count(DISTINCT a.member_id) FROM crm_actions a
-			JOIN members m ON m.tenant_id = a.tenant_id AND m.id = a.member_id
-			WHERE a.tenant_id = $1 AND a.type_id = $2 AND a.is_open AND m.archived_at IS NULL`, op.TenantID, req.TypeID).Scan(&n)
+	// targets: the members in scope (the bulk's, or those with an open
+	// action of the type), not archived; armed: those of them with an
+	// active credential, the only ones a gate can stop. $1 tenant, $2 today,
+	// $3 member IDs or type ID.
+	targets := `SELECT m.id FROM members m WHERE m.tenant_id = $1 AND m.id = ANY($3::bigint[]) AND m.archived_at IS NULL`
+	arg := any(req.MemberIDs)
+	if len(req.MemberIDs) == 0 {
+		targets = `SELECT DISTINCT a.member_id AS id FROM crm_actions a JOIN members m ON m.tenant_id = a.tenant_id AND m.id = a.member_id
+			WHERE a.tenant_id = $1 AND a.type_id = $3::bigint AND a.is_open AND m.archived_at IS NULL`
+		arg = req.TypeID
 	}
-	if err != nil {
+	with := `WITH targets AS (` + targets + `),
+		armed AS (SELECT t.id FROM targets t WHERE EXISTS (SELECT 1 FROM credentials c WHERE c.tenant_id = $1 AND c.member_id = t.id
+			AND NOT c.disabled AND (c.valid_until IS NULL OR c.valid_until >= $2)))`
+	today := cloud.DateOf(s.db.now()).Time()
+	var inScope, armed int
+	if err := s.db.Pool.QueryRow(ctx, with+` SELECT (SELECT count(*) FROM targets), (SELECT count(*) FROM armed)`,
+		op.TenantID, today, arg).Scan(&inScope, &armed); err != nil {
 		return nil, fmt.Errorf("what-if members: %w", err)
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+gateCols+` FROM gates WHERE tenant_id = $1 AND (cardinality($2::text[]) = 0 OR device_type = ANY($2))
-		ORDER BY site_id, id`, op.TenantID, deviceStrings(t.DeviceTypes))
+	rows, err := s.db.Pool.Query(ctx, with+` SELECT g.id, g.site_id, s.name, g.name, g.device_type, count(DISTINCT ms.member_id)::int
+		FROM gates g JOIN sites s ON s.tenant_id = g.tenant_id AND s.id = g.site_id
+		LEFT JOIN memberships ms ON ms.tenant_id = g.tenant_id AND ms.member_id IN (SELECT id FROM armed) AND NOT ms.cancelled
+			AND ms.starts_on <= $2 AND ms.ends_on >= $2
+			AND (cardinality(ms.site_ids) = 0 OR g.site_id = ANY(ms.site_ids))
+			AND (cardinality(ms.device_types) = 0 OR g.device_type = ANY(ms.device_types))
+		WHERE g.tenant_id = $1 AND (cardinality($4::text[]) = 0 OR g.device_type = ANY($4))
+		GROUP BY g.id, s.name ORDER BY g.site_id, g.id`, op.TenantID, today, arg, deviceStrings(t.DeviceTypes))
 	if err != nil {
 		return nil, fmt.Errorf("what-if gates: %w", err)
 	}
-	if res.Gates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Gate, error) { return scanGate(r) }); err != nil {
+	res.Gates, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.WhatIfGate, error) {
+		var g cloud.WhatIfGate
+		err := r.Scan(&g.ID, &g.SiteID, &g.SiteName, &g.Name, &g.DeviceType, &g.Members)
+		return &g, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("what-if gates: %w", err)
 	}
+	res.MembersWithoutCredential = inScope - armed
 	if len(res.Gates) == 0 {
-		return res, nil
+		return res, nil // no gate of these types: nobody is stopped or greeted
 	}
 	if t.AccessAction == cloud.AccessMessageBlock {
-		res.MembersStopped = n
+		res.MembersStopped = armed
 	} else {
-		res.MembersMessaged = n
+		res.MembersMessaged = armed
 	}
 	return res, nil
 }

@@ -290,12 +290,24 @@ func TestBlockingOverrideWhatIf(t *testing.T) {
 	if cloud.Blocks(rec.Record, cloud.DeviceEntrance) || len(rec.Record.Credentials) != 1 {
 		t.Fatalf("record before any action = %+v", rec.Record)
 	}
+	// Only a member with a credential can be stopped at a gate: Dario has
+	// none, 999999 is nobody's.
 	wi, err := b.actions.WhatIf(b.admin, cloud.WhatIfRequest{TypeID: rc, MemberIDs: []int64{m.ID, other.ID, 999999}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wi.MembersStopped != 2 || len(wi.Gates) != 1 || wi.Gates[0].ID != entrance.ID {
-		t.Fatalf("what-if bulk = %+v, want 2 members stopped at the entrance", wi)
+	if wi.MembersStopped != 1 || wi.MembersWithoutCredential != 1 || len(wi.Gates) != 1 {
+		t.Fatalf("what-if bulk = %+v, want 1 member stopped (1 without credential) at the entrance", wi)
+	}
+	if g := wi.Gates[0]; g.ID != entrance.ID || g.Name != "Turnstile 1" || g.SiteName != "Centro" || g.DeviceType != cloud.DeviceEntrance || g.Members != 0 {
+		t.Fatalf("gate = %+v, want Turnstile 1 at Centro, nobody with a membership valid there today", g)
+	}
+	// With a membership valid today the gate would stop Carla today.
+	if err := b.members.CreateMembership(b.admin, &cloud.Membership{MemberID: m.ID, Name: "Annual", StartsOn: cloud.DateOf(t0).AddDays(-10), EndsOn: cloud.DateOf(t0).AddDays(300)}); err != nil {
+		t.Fatal(err)
+	}
+	if wi, err = b.actions.WhatIf(b.admin, cloud.WhatIfRequest{TypeID: rc, MemberIDs: []int64{m.ID, other.ID}}); err != nil || wi.Gates[0].Members != 1 {
+		t.Fatalf("what-if with a membership = %+v, %v; want 1 member at the entrance", wi, err)
 	}
 	// An override needs a block.
 	if err := b.actions.CreateOverride(b.admin, &cloud.Override{MemberID: m.ID, GateID: entrance.ID, Reason: "VIP"}); cloud.ErrorCode(err) != cloud.ECONFLICT {

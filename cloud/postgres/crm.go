@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +28,14 @@ func deviceStrings(d []cloud.DeviceType) []string {
 		s[i] = string(v)
 	}
 	return s
+}
+
+func deviceTypes(s []string) []cloud.DeviceType {
+	d := make([]cloud.DeviceType, len(s))
+	for i, v := range s {
+		d[i] = cloud.DeviceType(v)
+	}
+	return d
 }
 
 func insertActionType(ctx context.Context, tx *Tx, t *cloud.ActionType) error {
@@ -99,10 +109,7 @@ func scanActionType(row pgx.Row) (*cloud.ActionType, error) {
 	if err := row.Scan(&t.ID, &t.TenantID, &t.Name, &t.Colour, &t.Active, &t.Default, &t.Description, &t.AccessAction, &dts, &t.DisplayMessage, &t.Version); err != nil {
 		return nil, err
 	}
-	t.DeviceTypes = make([]cloud.DeviceType, len(dts))
-	for i, d := range dts {
-		t.DeviceTypes[i] = cloud.DeviceType(d)
-	}
+	t.DeviceTypes = deviceTypes(dts)
 	return &t, nil
 }
 
@@ -157,6 +164,60 @@ func loadConfig(ctx context.Context, q queryer, tenantID int64) (*cloud.CRMConfi
 	}
 	return &cfg, nil
 }
+
+// configCache holds each tenant's CRM configuration under the
+// tenants.crm_config_version it was read at. A trigger gives the tenant a
+// new version (from a sequence, never reused) with every change to its
+// configuration, in the changing transaction, by whatever path and in
+// whatever process; a reader that finds another version reloads. So a
+// change is visible to the next transaction that starts after its commit,
+// as without a cache, for the price of one indexed read instead of four.
+type configCache struct {
+	mu      sync.Mutex
+	tenants map[int64]cachedConfig
+	loads   atomic.Int64
+}
+
+type cachedConfig struct {
+	version int64
+	cfg     *cloud.CRMConfig
+}
+
+// crmConfig returns the tenant's CRM configuration, read through q (the
+// caller's transaction, or the pool). The configuration is shared between
+// callers: it must not be modified.
+func (db *DB) crmConfig(ctx context.Context, q queryer, tenantID int64) (*cloud.CRMConfig, error) {
+	var version int64
+	if err := q.QueryRow(ctx, `SELECT crm_config_version FROM tenants WHERE id = $1`, tenantID).Scan(&version); err != nil {
+		return nil, notFound(fmt.Errorf("CRM config version: %w", err), "Tenant")
+	}
+	c := &db.configs
+	c.mu.Lock()
+	e, ok := c.tenants[tenantID]
+	c.mu.Unlock()
+	if ok && e.version == version {
+		return e.cfg, nil
+	}
+	cfg, err := loadConfig(ctx, q, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	c.loads.Add(1)
+	c.mu.Lock()
+	if c.tenants == nil {
+		c.tenants = map[int64]cachedConfig{}
+	}
+	// The configuration read is at least as new as version (it was read
+	// after it): at worst a newer one is stored under an older version and
+	// reloaded next time.
+	c.tenants[tenantID] = cachedConfig{version: version, cfg: cfg}
+	c.mu.Unlock()
+	return cfg, nil
+}
+
+// CRMConfigLoads returns how many times a CRM configuration was read from
+// the tables because the cache did not hold the current version.
+func (db *DB) CRMConfigLoads() int64 { return db.configs.loads.Load() }
 
 // Config returns the tenant's CRM configuration.
 func (s *CRMService) Config(ctx context.Context) (*cloud.CRMConfig, error) {
@@ -298,7 +359,7 @@ func (s *CRMService) Replace(ctx context.Context, kind string, from, to int64) (
 	}
 	var n int
 	err := s.db.inTx(ctx, func(tx *Tx) error {
-		cfg, err := loadConfig(ctx, tx, tx.tenant())
+		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
 		if err != nil {
 			return err
 		}

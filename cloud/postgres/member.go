@@ -238,50 +238,33 @@ func (s *MemberService) ArchiveMember(ctx context.Context, id int64, version int
 	return m, nil
 }
 
-// ImportMembers creates members row by row, each row in its own savepoint so
-// that a bad row leaves the good ones in place.
-func (s *MemberService) ImportMembers(ctx context.Context, rows []cloud.MemberImportRow) (*cloud.MemberImportReport, error) {
-	rep := &cloud.MemberImportReport{Rows: len(rows), Errors: []cloud.MemberImportError{}}
-	err := s.db.inTx(ctx, func(tx *Tx) error {
-		for _, row := range rows {
-			if row.Err != nil {
-				rep.Errors = append(rep.Errors, cloud.MemberImportError{Row: row.Line, Field: row.Err.Field, Reason: row.Err.Message})
-				continue
-			}
-			err := func() error {
-				sp, err := tx.Begin(ctx)
-				if err != nil {
-					return fmt.Errorf("savepoint: %w", err)
-				}
-				defer func() { _ = sp.Rollback(ctx) }()
-				stx := &Tx{Tx: sp, db: tx.db, now: tx.now, op: tx.op}
-				m := row.Member
-				if err := insertMember(ctx, stx, &m); err != nil {
-					return err
-				}
-				if row.Credential != "" {
-					c := cloud.Credential{MemberID: m.ID, Key: row.Credential}
-					if err := insertCredential(ctx, stx, &c); err != nil {
-						return err
-					}
-				}
-				return sp.Commit(ctx)
-			}()
-			switch cloud.ErrorCode(err) {
-			case "":
-				rep.Imported++
-			case cloud.EINVALID, cloud.ECONFLICT:
-				rep.Errors = append(rep.Errors, cloud.MemberImportError{Row: row.Line, Field: cloud.ErrorField(err), Reason: cloud.ErrorMessage(err)})
-			default:
-				return fmt.Errorf("import line %d: %w", row.Line, err)
-			}
-		}
-		return tx.audit(ctx, "member.import", "member", 0, map[string]any{"rows": rep.Rows, "imported": rep.Imported})
-	})
-	if err != nil {
-		return nil, err
+// importRow creates the member of one parsed CSV row, and its credential,
+// in a savepoint of tx, so that a refused row leaves the others in place.
+// It returns the row's EINVALID or ECONFLICT error, or an internal error.
+func importRow(ctx context.Context, tx *Tx, row cloud.MemberImportRow) error {
+	if row.Err != nil {
+		return row.Err
 	}
-	return rep, nil
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() { _ = sp.Rollback(ctx) }()
+	stx := &Tx{Tx: sp, db: tx.db, now: tx.now, op: tx.op}
+	m := row.Member
+	if err := insertMember(ctx, stx, &m); err != nil {
+		return err
+	}
+	if row.Credential != "" {
+		c := cloud.Credential{MemberID: m.ID, Key: row.Credential}
+		if err := insertCredential(ctx, stx, &c); err != nil {
+			return err
+		}
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
 }
 
 const credentialCols = `id, tenant_id, member_id, key, kind, label, valid_from, valid_until, disabled, version, created_at`
@@ -352,12 +335,8 @@ func (s *MemberService) UpdateCredential(ctx context.Context, id int64, version 
 		if upd.Label != nil {
 			c.Label = *upd.Label
 		}
-		if upd.ValidFrom != nil {
-			c.ValidFrom = *upd.ValidFrom
-		}
-		if upd.ValidUntil != nil {
-			c.ValidUntil = *upd.ValidUntil
-		}
+		upd.ValidFrom.ApplyValue(&c.ValidFrom)
+		upd.ValidUntil.ApplyValue(&c.ValidUntil)
 		if upd.Disabled != nil {
 			c.Disabled = *upd.Disabled
 		}
@@ -377,15 +356,17 @@ func (s *MemberService) UpdateCredential(ctx context.Context, id int64, version 
 	return c, nil
 }
 
-const membershipCols = `id, tenant_id, member_id, name, starts_on, ends_on, site_ids, cancelled, version, created_at`
+const membershipCols = `id, tenant_id, member_id, name, starts_on, ends_on, site_ids, device_types, cancelled, version, created_at`
 
 func scanMembership(row pgx.Row) (*cloud.Membership, error) {
 	var ms cloud.Membership
 	var from, to time.Time
-	if err := row.Scan(&ms.ID, &ms.TenantID, &ms.MemberID, &ms.Name, &from, &to, &ms.SiteIDs, &ms.Cancelled, &ms.Version, &ms.CreatedAt); err != nil {
+	var dts []string
+	if err := row.Scan(&ms.ID, &ms.TenantID, &ms.MemberID, &ms.Name, &from, &to, &ms.SiteIDs, &dts, &ms.Cancelled, &ms.Version, &ms.CreatedAt); err != nil {
 		return nil, err
 	}
 	ms.StartsOn, ms.EndsOn = cloud.DateOf(from), cloud.DateOf(to)
+	ms.DeviceTypes = deviceTypes(dts)
 	return &ms, nil
 }
 
@@ -418,9 +399,9 @@ func (s *MemberService) CreateMembership(ctx context.Context, ms *cloud.Membersh
 			return err
 		}
 		ms.TenantID, ms.Version, ms.CreatedAt = tx.tenant(), 1, tx.now
-		err := tx.QueryRow(ctx, `INSERT INTO memberships (tenant_id, member_id, name, starts_on, ends_on, site_ids, cancelled, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			ms.TenantID, ms.MemberID, ms.Name, ms.StartsOn.Time(), ms.EndsOn.Time(), ms.SiteIDs, ms.Cancelled, tx.now).Scan(&ms.ID)
+		err := tx.QueryRow(ctx, `INSERT INTO memberships (tenant_id, member_id, name, starts_on, ends_on, site_ids, device_types, cancelled, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			ms.TenantID, ms.MemberID, ms.Name, ms.StartsOn.Time(), ms.EndsOn.Time(), ms.SiteIDs, deviceStrings(ms.DeviceTypes), ms.Cancelled, tx.now).Scan(&ms.ID)
 		if err != nil {
 			err = mapErr(fmt.Errorf("insert membership: %w", err))
 			if cloud.ErrorField(err) == "member_id" {
@@ -459,21 +440,7 @@ func (s *MemberService) UpdateMembership(ctx context.Context, id int64, version 
 		if err := checkVersion("membership", ms.Version, version); err != nil {
 			return err
 		}
-		if upd.Name != nil {
-			ms.Name = *upd.Name
-		}
-		if upd.StartsOn != nil {
-			ms.StartsOn = *upd.StartsOn
-		}
-		if upd.EndsOn != nil {
-			ms.EndsOn = *upd.EndsOn
-		}
-		if upd.SiteIDs != nil {
-			ms.SiteIDs = *upd.SiteIDs
-		}
-		if upd.Cancelled != nil {
-			ms.Cancelled = *upd.Cancelled
-		}
+		upd.Apply(ms)
 		if err := ms.Validate(); err != nil {
 			return err
 		}
@@ -481,8 +448,8 @@ func (s *MemberService) UpdateMembership(ctx context.Context, id int64, version 
 			return err
 		}
 		ms.Version++
-		if _, err := tx.Exec(ctx, `UPDATE memberships SET name = $3, starts_on = $4, ends_on = $5, site_ids = $6, cancelled = $7, version = $8
-			WHERE tenant_id = $1 AND id = $2`, tx.tenant(), id, ms.Name, ms.StartsOn.Time(), ms.EndsOn.Time(), ms.SiteIDs, ms.Cancelled, ms.Version); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE memberships SET name = $3, starts_on = $4, ends_on = $5, site_ids = $6, device_types = $7, cancelled = $8, version = $9
+			WHERE tenant_id = $1 AND id = $2`, tx.tenant(), id, ms.Name, ms.StartsOn.Time(), ms.EndsOn.Time(), ms.SiteIDs, deviceStrings(ms.DeviceTypes), ms.Cancelled, ms.Version); err != nil {
 			return mapErr(fmt.Errorf("update membership: %w", err))
 		}
 		return tx.audit(ctx, "membership.update", "membership", id, upd)

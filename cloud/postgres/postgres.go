@@ -47,6 +47,7 @@ type DB struct {
 	SessionTTL time.Duration
 
 	dummyHash string // compared against when an e-mail is unknown, to keep timing flat
+	configs   configCache
 }
 
 // NewDB returns a DB for the given connection URL. Call Open before use.

@@ -126,10 +126,15 @@ type Main struct {
 	Logger     *slog.Logger
 	DB         *postgres.DB
 	HTTPServer *cloudhttp.Server
+	// Imports runs the background member imports; Close stops it.
+	Imports *postgres.ImportService
 
 	stderr io.Writer
 	// configureDB, when set, adjusts the store before it opens (tests).
 	configureDB func(*postgres.DB)
+	// configureImports, when set, adjusts the import worker before it
+	// starts (tests).
+	configureImports func(*postgres.ImportService)
 }
 
 // NewMain returns a Main configured from the environment.
@@ -192,9 +197,17 @@ func (m *Main) OpenDB(ctx context.Context) error {
 	return m.DB.Migrate(ctx)
 }
 
-// Run opens the database, migrates it and starts the HTTP server.
+// Run opens the database, migrates it, starts the import worker (which
+// resumes the jobs a previous process left) and the HTTP server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
+		return err
+	}
+	m.Imports = postgres.NewImportService(m.DB)
+	if m.configureImports != nil {
+		m.configureImports(m.Imports)
+	}
+	if err := m.Imports.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	s := cloudhttp.NewServer()
@@ -207,6 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.OperatorService = postgres.NewOperatorService(m.DB)
 	s.SiteService = postgres.NewSiteService(m.DB)
 	s.MemberService = postgres.NewMemberService(m.DB)
+	s.ImportService = m.Imports
 	s.CRMService = postgres.NewCRMService(m.DB)
 	s.ActionService = postgres.NewActionService(m.DB)
 	s.AccessService = postgres.NewAccessService(m.DB)
@@ -219,7 +233,8 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the HTTP server and closes the database.
+// Close stops the HTTP server, then the import worker (its job in progress
+// is released, to be resumed by the next process), and closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -227,6 +242,10 @@ func (m *Main) Close() error {
 		err = m.HTTPServer.Close(ctx)
 		cancel()
 		m.HTTPServer = nil
+	}
+	if m.Imports != nil {
+		m.Imports.Stop()
+		m.Imports = nil
 	}
 	if m.DB != nil {
 		m.DB.Close()

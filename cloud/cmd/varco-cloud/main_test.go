@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
+	"varco.dev/cloud"
 	"varco.dev/cloud/internal/pgtest"
 	"varco.dev/cloud/postgres"
 	"varco.dev/protocol"
@@ -51,6 +53,8 @@ func TestServe(t *testing.T) {
 	logs := &syncBuffer{}
 	m := NewMain(logs)
 	m.configureDB = func(db *postgres.DB) { db.PasswordParams = pgtest.FastPasswords }
+	jobs := make(chan *cloud.ImportJob, 1)
+	m.configureImports = func(s *postgres.ImportService) { s.OnJobEnd = func(j *cloud.ImportJob) { jobs <- j } }
 	if err := m.ParseFlags("serve", []string{"-database-url", url, "-http-addr", "127.0.0.1:0", "-log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +110,25 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("Reception check")) {
 		t.Errorf("crm config = %d %s", resp.StatusCode, body)
+	}
+	// The import worker runs: a background import ends.
+	req, _ = http.NewRequest("POST", base+"/api/v1/members/import", strings.NewReader("kind,last_name\nperson,Rossi\n"))
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	req.Header.Set("Prefer", "respond-async")
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("import = %d", resp.StatusCode)
+	}
+	select {
+	case j := <-jobs:
+		if j.Status != cloud.ImportDone || j.Imported != 1 {
+			t.Errorf("import job = %+v", j)
+		}
+	case <-time.After(time.Minute): // a guard against a hang, not a timing assertion
+		t.Fatal("the background import did not end")
 	}
 	// Close waits for the handlers, so every access log line is written.
 	if err := m.Close(); err != nil {
