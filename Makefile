@@ -63,6 +63,32 @@ bench: ## run every benchmark (BENCHTIME, COUNT) and print the figures
 		( cd $$m && go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./... | grep -Ev '^(ok|PASS|\?)' || true ); \
 	done
 
+# test-arm runs the edge's and the protocol's tests as arm64 and armv7
+# binaries under qemu-user (Debian's qemu-user, installed here when missing).
+ARM_MODULES := protocol edge
+
+.PHONY: test-arm
+test-arm: ## run the edge's and protocol's tests under qemu-user for linux/arm64 and linux/arm (v7)
+	@command -v qemu-aarch64 >/dev/null && command -v qemu-arm >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; }
+	@for m in $(ARM_MODULES); do \
+		echo "== $$m linux/arm64"; \
+		( cd $$m && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -count=1 -exec qemu-aarch64 ./... ); \
+		echo "== $$m linux/arm GOARM=7"; \
+		( cd $$m && CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -count=1 -exec qemu-arm ./... ); \
+	done
+
+DEMO_DIR := /tmp/varco-demo
+
+.PHONY: demo-edge
+demo-edge: build ## varco-edge on two simulated readers: members pass, one is stopped by a CRM action
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@echo "== importing the demo club's members into the edge cache"
+	@bin/varco-edge import --config deploy/demo/edge.toml deploy/demo/members.ndjson
+	@echo "== varco-sim: two OSDP readers on a pseudo-terminal, varco-edge polling them"
+	bin/varco-sim scenario --link $(DEMO_DIR)/ttyOSDP \
+		--exec 'bin/varco-edge run --config deploy/demo/edge.toml' deploy/demo/demo.scn
+
 .PHONY: release
 release: ## cross-compile varco-edge for linux/arm64, linux/arm (v7) and linux/amd64
 	@mkdir -p $(BIN)/release

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	periphgpio "periph.io/x/conn/v3/gpio"
+
+	"varco.dev/edge"
+	"varco.dev/edge/badger"
+	"varco.dev/edge/config"
+	"varco.dev/edge/gpio"
+	edgehttp "varco.dev/edge/http"
+	"varco.dev/edge/importer"
+	"varco.dev/edge/metrics"
+	"varco.dev/edge/osdp"
+	"varco.dev/protocol"
+	vsync "varco.dev/protocol/sync"
+	"varco.dev/protocol/wiegand"
+)
+
+// Main is the daemon, wired from its configuration: Open builds every part
+// without starting anything, Run starts them and returns when ctx ends,
+// Close releases them. Tests boot it the same way on a pseudo-terminal.
+type Main struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Keeper  *edge.Gatekeeper
+	// OnReader, when set before Run, hears every reader going online or
+	// offline (tests wait on it).
+	OnReader func(id string, online bool)
+
+	cache   *badger.Cache
+	journal *badger.Journal
+	buses   []*osdp.Bus
+	gates   []map[byte]*osdp.Gate // per bus, by address
+	wiegand []*gpio.Wiegand
+	doors   []*gpio.Door
+	relays  []*gpio.Relay
+	http    *edgehttp.Server
+	ctx     context.Context // Run's, for the handlers of the buses
+}
+
+// Open builds the daemon from cfg, logging to logOut. On error nothing is
+// left open.
+func Open(ctx context.Context, cfg *config.Config, logOut io.Writer) (_ *Main, err error) {
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.Level}))
+	m := &Main{Config: cfg, Log: log, Metrics: metrics.New(), ctx: ctx}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.Close())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if m.cache, err = badger.OpenCache(ctx, filepath.Join(cfg.DataDir, "cache"), badger.CacheOptions{Logger: log}); err != nil {
+		return nil, err
+	}
+	fsync, err := edge.ParseFsyncPolicy(cfg.Journal.Fsync)
+	if err != nil {
+		return nil, fmt.Errorf("journal.fsync: %w", err)
+	}
+	m.journal, err = badger.OpenJournal(ctx, filepath.Join(cfg.DataDir, "journal"),
+		badger.JournalOptions{Fsync: fsync, BatchInterval: cfg.Journal.BatchInterval, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	m.Keeper = &edge.Gatekeeper{
+		Cache: m.cache, Journal: m.journal, CredentialKey: cfg.CredentialKey,
+		Now: time.Now, Observe: m.observe,
+	}
+	m.Metrics.CacheVersion.Set(float64(m.cache.Version()))
+
+	pins, err := m.openGPIO()
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Serial {
+		if err := m.openBus(&cfg.Serial[i], pins); err != nil {
+			return nil, err
+		}
+	}
+	for i := range cfg.Wiegand {
+		if err := m.openWiegand(i, &cfg.Wiegand[i], pins); err != nil {
+			return nil, err
+		}
+	}
+	if m.http, err = edgehttp.Listen(cfg.HTTPAddr, m.Metrics.Registry, m.health, log); err != nil {
+		return nil, err
+	}
+	log.Info("varco-edge ready", "version", protocol.Version, "edge", cfg.EdgeID, "site", cfg.Site,
+		"cache_version", m.cache.Version(), "journal_backlog", m.journal.Backlog(), "http", m.http.Addr())
+	return m, nil
+}
+
+// openGPIO opens every pin the configuration names, or none on a machine
+// without GPIO, which it says once.
+func (m *Main) openGPIO() (map[string]periphgpio.PinIO, error) {
+	want := map[string]string{}
+	add := func(key, pin string) {
+		if pin != "" {
+			want[key] = pin
+		}
+	}
+	addGate := func(key string, g *config.Gate) {
+		add(key+".relay_pin", g.RelayPin)
+		add(key+".door_pin", g.DoorPin)
+		add(key+".exit_button_pin", g.ExitButtonPin)
+	}
+	for i, p := range m.Config.Serial {
+		for j := range p.Readers {
+			addGate(fmt.Sprintf("serial[%d].reader[%d]", i, j), &p.Readers[j].Gate)
+		}
+	}
+	for i, w := range m.Config.Wiegand {
+		key := fmt.Sprintf("wiegand[%d]", i)
+		addGate(key, &w.Gate)
+		add(key+".d0_pin", w.D0)
+		add(key+".d1_pin", w.D1)
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	pins, err := gpio.Open(want)
+	if errors.Is(err, gpio.ErrNoGPIO) {
+		m.Log.Warn("no GPIO on this machine: running with the serial readers only; Wiegand readers and GPIO relays are off", "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gpio: %w", err)
+	}
+	return pins, nil
+}
+
+// opener returns how a grant opens gate g (key is its config path): through
+// its door monitor or relay on GPIO, or nil when it has none (or the machine
+// has no GPIO).
+func (m *Main) opener(key string, g *config.Gate, pins map[string]periphgpio.PinIO) (func(context.Context) error, error) {
+	relayPin := pins[key+".relay_pin"]
+	if relayPin == nil {
+		return nil, nil
+	}
+	relay, err := gpio.NewRelay(relayPin, gpio.RelayConfig{Name: g.ID, ActiveLow: g.RelayActiveLow, Logger: m.Log})
+	if err != nil {
+		return nil, fmt.Errorf("%s.relay_pin: %w", key, err)
+	}
+	m.relays = append(m.relays, relay)
+	contact, rex := pins[key+".door_pin"], pins[key+".exit_button_pin"]
+	if contact == nil && rex == nil {
+		return func(ctx context.Context) error { return relay.Pulse(ctx, g.Pulse) }, nil
+	}
+	var contactIn, rexIn periphgpio.PinIn
+	if contact != nil {
+		contactIn = contact
+	}
+	if rex != nil {
+		rexIn = rex
+	}
+	door, err := gpio.NewDoor(contactIn, rexIn, relay, gpio.DoorConfig{
+		Name: g.ID, HeldOpen: g.HeldOpenAfter, Pulse: g.Pulse, Logger: m.Log,
+	}, m.doorEvent)
+	if err != nil {
+		return nil, fmt.Errorf("%s: door: %w", key, err)
+	}
+	m.doors = append(m.doors, door)
+	return door.Grant, nil
+}
+
+func (m *Main) openBus(p *config.SerialPort, pins map[string]periphgpio.PinIO) error {
+	busIndex := len(m.buses)
+	gates := map[byte]*osdp.Gate{}
+	addrs := make([]byte, len(p.Readers))
+	for j, r := range p.Readers {
+		addrs[j] = byte(r.Address)
+	}
+	bus, err := osdp.Open(osdp.Config{
+		Port: p.Port, Baud: p.Baud, Readers: addrs,
+		PollInterval: p.PollInterval, ReplyTimeout: p.ReplyTimeout, Retries: p.Retries,
+		Formats:  []wiegand.Format{m.Config.Hint37},
+		IdleText: []string{m.Config.IdleText},
+		Handler:  func(ev osdp.Event) { m.busEvent(gates, ev) },
+		Logger:   m.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("serial[%d]: %w", busIndex, err)
+	}
+	m.buses = append(m.buses, bus)
+	m.gates = append(m.gates, gates)
+	for j := range p.Readers {
+		r := &p.Readers[j]
+		gate := osdp.NewGate(bus, byte(r.Address),
+			edge.Reader{ID: r.ID, Site: m.Config.Site, Device: r.DeviceType}, *r.Output, r.Pulse)
+		if gate.Open, err = m.opener(fmt.Sprintf("serial[%d].reader[%d]", busIndex, j), &r.Gate, pins); err != nil {
+			return err
+		}
+		gates[byte(r.Address)] = gate
+	}
+	return nil
+}
+
+func (m *Main) openWiegand(i int, w *config.WiegandReader, pins map[string]periphgpio.PinIO) error {
+	key := fmt.Sprintf("wiegand[%d]", i)
+	d0, d1 := pins[key+".d0_pin"], pins[key+".d1_pin"]
+	if d0 == nil || d1 == nil {
+		return nil // no GPIO on this machine: said once in openGPIO
+	}
+	open, err := m.opener(key, &w.Gate, pins)
+	if err != nil {
+		return err
+	}
+	gate := gpio.NewGate(edge.Reader{ID: w.ID, Site: m.Config.Site, Device: w.DeviceType}, open)
+	rd, err := gpio.NewWiegand(d0, d1, gpio.WiegandConfig{Name: w.ID, Logger: m.Log}, func(r gpio.Read) {
+		k, err := r.Key(m.Config.Hint37)
+		if err != nil {
+			m.Metrics.WiegandRejected.WithLabelValues(w.ID, rejectReason(err)).Inc()
+			m.Log.Warn("wiegand read rejected", "reader", w.ID, "bits", r.Bits, "err", err)
+			return
+		}
+		m.present(gate, k)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	m.wiegand = append(m.wiegand, rd)
+	m.Metrics.SetReaderOnline(w.ID, true)
+	return nil
+}
+
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, wiegand.ErrParity):
+		return "parity"
+	case errors.Is(err, gpio.ErrGlitch):
+		return "glitch"
+	case errors.Is(err, gpio.ErrOverflow), errors.Is(err, wiegand.ErrLength):
+		return "length"
+	}
+	return "other"
+}
+
+// busEvent handles what a serial line reports, on that bus's goroutine.
+func (m *Main) busEvent(gates map[byte]*osdp.Gate, ev osdp.Event) {
+	switch ev := ev.(type) {
+	case osdp.CardRead:
+		if g := gates[ev.Addr]; g != nil {
+			m.present(g, ev.Key)
+		}
+	case osdp.BadCard:
+		id := readerID(gates, ev.Addr)
+		m.Metrics.ReaderErrors.WithLabelValues(id, "bad_card").Inc()
+		m.Log.Warn("unreadable card", "reader", id, "err", ev.Err)
+	case osdp.ReaderOnline:
+		g := gates[ev.Addr]
+		if g == nil {
+			return
+		}
+		g.SetCaps(ev.Caps)
+		m.readerState(g.Reader().ID, true, "rows", ev.Caps.Rows, "cols", ev.Caps.Cols)
+	case osdp.ReaderOffline:
+		m.readerState(readerID(gates, ev.Addr), false, "err", ev.Err)
+	case osdp.NakReceived:
+		id := readerID(gates, ev.Addr)
+		m.Metrics.ReaderErrors.WithLabelValues(id, "nak").Inc()
+		m.Log.Debug("reader refused a command", "reader", id, "command", fmt.Sprintf("%#02x", ev.Command), "nak", ev.Reason)
+	case osdp.StatusReport:
+		m.Log.Warn("reader status", "reader", readerID(gates, ev.Addr), "tamper", ev.Tamper, "power_failure", ev.PowerFailure)
+	case osdp.LineNoise:
+		m.Metrics.ReaderErrors.WithLabelValues("line", "garbage").Add(float64(ev.Garbage))
+		m.Log.Warn("noise on the serial line", "garbage_bytes", ev.Garbage, "bad_frames", ev.BadFrames,
+			"wrong_addr", ev.WrongAddr, "wrong_seq", ev.WrongSeq)
+	}
+}
+
+func readerID(gates map[byte]*osdp.Gate, addr byte) string {
+	if g := gates[addr]; g != nil {
+		return g.Reader().ID
+	}
+	return fmt.Sprintf("addr-%d", addr)
+}
+
+func (m *Main) readerState(id string, online bool, attrs ...any) {
+	m.Metrics.SetReaderOnline(id, online)
+	if m.OnReader != nil {
+		m.OnReader(id, online)
+	}
+	kind := vsync.EventReaderOffline
+	if online {
+		kind = vsync.EventReaderOnline
+		m.Log.Info("reader online", append([]any{"reader", id}, attrs...)...)
+	} else {
+		m.Log.Warn("reader offline", append([]any{"reader", id}, attrs...)...)
+	}
+	if err := m.Keeper.Record(m.ctx, vsync.Event{Kind: kind, Reader: id}); err != nil {
+		m.journalFailed(err)
+	}
+}
+
+func (m *Main) doorEvent(ev gpio.DoorEvent) {
+	var kind vsync.EventKind
+	switch ev.Kind {
+	case gpio.DoorForced:
+		kind = vsync.EventDoorForced
+	case gpio.DoorHeldOpen:
+		kind = vsync.EventDoorHeld
+	default:
+		m.Log.Debug("door", "gate", ev.Door, "event", ev.Kind)
+		return
+	}
+	m.Metrics.DoorAlarms.WithLabelValues(ev.Door, kind.String()).Inc()
+	m.Log.Warn("door alarm", "gate", ev.Door, "alarm", kind)
+	if err := m.Keeper.Record(m.ctx, vsync.Event{Kind: kind, Reader: ev.Door, Time: vsync.TimestampOf(ev.At)}); err != nil {
+		m.journalFailed(err)
+	}
+}
+
+func (m *Main) present(g edge.Gate, key wiegand.Key) {
+	if _, err := m.Keeper.Present(m.ctx, g, key); err != nil {
+		m.Log.Error("passage", "reader", g.Reader().ID, "err", err)
+	}
+	m.Metrics.JournalBacklog.Set(float64(m.journal.Backlog()))
+}
+
+// observe is the Gatekeeper's hook: one log line and the metrics per decision.
+func (m *Main) observe(in *edge.Input, d *edge.Decision, took time.Duration, err error) {
+	result := "deny"
+	if d.Grant {
+		result = "grant"
+	}
+	m.Metrics.ObserveDecision(result, d.Reason.String(), took)
+	switch {
+	case errors.Is(err, edge.ErrCorrupt):
+		m.Metrics.CacheErrors.WithLabelValues("corrupt").Inc()
+	case err != nil && d.Reason == vsync.ReasonReaderFault:
+		m.Metrics.CacheErrors.WithLabelValues("io").Inc()
+	case err != nil:
+		m.journalFailed(err)
+	}
+	m.Log.Info("passage", "reader", in.Reader.ID, "result", result, "reason", d.Reason, "member", uint64(d.Member),
+		"action", d.Action, "display", d.Display.Lines(), "chain", d.Chain.String(), "took", took, "err", err)
+}
+
+func (m *Main) journalFailed(err error) {
+	m.Metrics.JournalErrors.Inc()
+	m.Log.Error("journal", "err", err)
+}
+
+func (m *Main) health(context.Context) edgehttp.Health {
+	h := edgehttp.Health{OK: true, Version: protocol.Version, CacheVersion: m.cache.Version(), JournalBacklog: m.journal.Backlog()}
+	for i, bus := range m.buses {
+		for _, st := range bus.Readers() {
+			r := edgehttp.ReaderHealth{ID: readerID(m.gates[i], st.Addr), Online: st.Online, Rows: st.Caps.Rows, Cols: st.Caps.Cols}
+			h.Readers = append(h.Readers, r)
+			if !st.Online {
+				h.OK = false
+				h.Problems = append(h.Problems, "reader "+r.ID+" offline")
+			}
+		}
+	}
+	for _, w := range m.Config.Wiegand {
+		h.Readers = append(h.Readers, edgehttp.ReaderHealth{ID: w.ID, Online: len(m.wiegand) > 0})
+	}
+	return h
+}
+
+// Run runs the readers, doors and the journal until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	m.ctx = ctx
+	var wg sync.WaitGroup
+	errs := make(chan error, len(m.buses)+len(m.wiegand)+len(m.doors))
+	start := func(name string, run func(context.Context) error) {
+		wg.Go(func() {
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
+	}
+	for i, bus := range m.buses {
+		start(m.Config.Serial[i].Port, bus.Run)
+	}
+	for i, w := range m.wiegand {
+		start(m.Config.Wiegand[i].ID, w.Run)
+	}
+	for _, d := range m.doors {
+		start("door", d.Run)
+	}
+	wg.Wait()
+	m.Log.Info("varco-edge stopping", "journal_backlog", m.journal.Backlog())
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Close releases everything Open opened; the buses and relays first, so that
+// nothing writes to the journal after it closed.
+func (m *Main) Close() error {
+	var errs []error
+	for _, bus := range m.buses {
+		errs = append(errs, bus.Close())
+	}
+	for _, r := range m.relays {
+		errs = append(errs, r.Close())
+	}
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, m.http.Close(ctx))
+		cancel()
+	}
+	if m.journal != nil {
+		errs = append(errs, m.journal.Close())
+	}
+	if m.cache != nil {
+		errs = append(errs, m.cache.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// importFile is `varco-edge import`: it fills the cache from a file while
+// the daemon is stopped (Badger allows one process per directory).
+func importFile(ctx context.Context, cfg *config.Config, path string, progress io.Writer) error {
+	log := slog.New(slog.NewTextHandler(progress, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	cache, err := badger.OpenCache(ctx, filepath.Join(cfg.DataDir, "cache"), badger.CacheOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	st, err := importer.Import(ctx, cache, path, importer.Options{
+		TenantKey: cfg.CredentialKey, Tenant: cfg.Tenant, Site: cfg.Site,
+		Progress: func(p importer.Progress) {
+			if p.Total > 0 {
+				fmt.Fprintf(progress, "\rimported %d records (%d%%)", p.Records, p.Bytes*100/p.Total)
+			} else {
+				fmt.Fprintf(progress, "\rimported %d records", p.Records)
+			}
+			if p.Done {
+				fmt.Fprintln(progress)
+			}
+		},
+	})
+	if closeErr := cache.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "cache at version %d: %d records from %s (%s) in %s\n", st.Version, st.Records, path, st.Format, st.Took.Round(time.Millisecond))
+	return nil
+}

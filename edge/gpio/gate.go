@@ -1,0 +1,32 @@
+package gpio
+
+import (
+	"context"
+
+	"varco.dev/edge"
+)
+
+// Gate is a Wiegand reader's gate as edge.Gatekeeper drives it. A Wiegand
+// reader has no display and its LED is wired to itself, so a decision only
+// opens the gate on a grant.
+type Gate struct {
+	reader edge.Reader
+	open   func(ctx context.Context) error
+}
+
+// NewGate returns the gate of reader r, opened by open (Door.Grant, or a
+// Relay's Pulse).
+func NewGate(r edge.Reader, open func(ctx context.Context) error) *Gate {
+	return &Gate{reader: r, open: open}
+}
+
+// Reader implements edge.Gate.
+func (g *Gate) Reader() edge.Reader { return g.reader }
+
+// Show implements edge.Gate.
+func (g *Gate) Show(ctx context.Context, d *edge.Decision) error {
+	if !d.Grant || g.open == nil {
+		return nil
+	}
+	return g.open(ctx)
+}
