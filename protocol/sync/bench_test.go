@@ -63,3 +63,12 @@ func BenchmarkCredentialHash(b *testing.B) {
 		CredentialHash(testTenantKey, "card:123:45678")
 	}
 }
+
+func BenchmarkCredentialHasher(b *testing.B) {
+	b.ReportAllocs()
+	h := NewCredentialHasher(testTenantKey)
+	id := []byte("card:123:45678")
+	for b.Loop() {
+		h.Hash(id)
+	}
+}

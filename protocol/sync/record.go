@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"math/bits"
 	"strings"
@@ -57,6 +58,29 @@ func CredentialHash(tenantKey []byte, canonicalID string) CredentialKey {
 	var sum [sha256.Size]byte
 	var k CredentialKey
 	copy(k[:], m.Sum(sum[:0]))
+	return k
+}
+
+// CredentialHasher computes CredentialHash for many credentials of one
+// tenant, keeping the keyed HMAC state between calls: the edge hashes every
+// badge it reads, and a fresh HMAC costs seven allocations. It is not safe
+// for concurrent use; keep one per goroutine.
+type CredentialHasher struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
+// NewCredentialHasher returns a hasher keyed with the tenant's secret.
+func NewCredentialHasher(tenantKey []byte) *CredentialHasher {
+	return &CredentialHasher{mac: hmac.New(sha256.New, tenantKey)}
+}
+
+// Hash returns CredentialHash(tenantKey, string(canonicalID)).
+func (h *CredentialHasher) Hash(canonicalID []byte) CredentialKey {
+	h.mac.Reset()
+	h.mac.Write(canonicalID)
+	var k CredentialKey
+	copy(k[:], h.mac.Sum(h.sum[:0]))
 	return k
 }
 

@@ -207,6 +207,12 @@ func TestCredentialHash(t *testing.T) {
 		if got.String() != tc.want {
 			t.Errorf("CredentialHash(%q, %q) = %s, want %s", tc.key, tc.id, got, tc.want)
 		}
+		h := NewCredentialHasher([]byte(tc.key))
+		for range 2 { // the second call proves Reset between uses
+			if got := h.Hash([]byte(tc.id)); got.String() != tc.want {
+				t.Errorf("CredentialHasher(%q).Hash(%q) = %s, want %s", tc.key, tc.id, got, tc.want)
+			}
+		}
 		parsed, err := ParseCredentialKey(tc.want)
 		if err != nil || parsed != got {
 			t.Errorf("ParseCredentialKey(%s) = %s, %v", tc.want, parsed, err)
