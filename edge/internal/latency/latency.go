@@ -45,11 +45,11 @@ func upper(i int) time.Duration {
 	case i < fine:
 		return time.Duration(i+1) * 10
 	case i < medium:
-		return time.Duration(1000 + (i-fine+1)*100)
+		return 1000 + time.Duration(i-fine+1)*100 // Duration arithmetic: int is 32 bits on armv7
 	case i < coarse:
-		return time.Duration(100_000 + (i-medium+1)*10_000)
+		return 100_000 + time.Duration(i-medium+1)*10_000
 	case i < slow:
-		return time.Duration(10_000_000 + (i-coarse+1)*10_000_000)
+		return 10_000_000 + time.Duration(i-coarse+1)*10_000_000
 	}
 	return time.Duration(1<<63 - 1)
 }
