@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -29,21 +30,13 @@ func (in *actionInput) action() *cloud.Action {
 
 func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request) {
 	var f cloud.ActionFilter
-	var err error
-	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.OperatorID, err = queryInt64(r, "operator_id"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.MemberID, err = queryInt64(r, "member_id"); err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	f.Limit = q.limit(50, 500)
+	f.Cursor = q.int64("cursor")
+	f.OperatorID = q.int64("operator_id")
+	f.MemberID = q.int64("member_id")
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	switch r.URL.Query().Get("open") {
@@ -75,12 +68,11 @@ func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := cloud.ActionFilter{MemberID: id}
-	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	f.Limit = q.limit(50, 500)
+	f.Cursor = q.int64("cursor")
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	acts, err := s.ActionService.FindActions(r.Context(), f)
@@ -123,17 +115,7 @@ func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetAction(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a, err := s.ActionService.FindActionByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, a.Version, a)
+	serveGet(s, w, r, s.ActionService.FindActionByID, actionVersion)
 }
 
 func (s *Server) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
@@ -141,17 +123,9 @@ func (s *Server) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
 		cloud.ActionUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a, err := s.ActionService.UpdateAction(r.Context(), id, v, req.ActionUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, a.Version, a)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Action, error) {
+		return s.ActionService.UpdateAction(ctx, id, v, req.ActionUpdate)
+	}, actionVersion)
 }
 
 func (s *Server) handleAdvanceAction(w http.ResponseWriter, r *http.Request) {
@@ -199,17 +173,12 @@ func (s *Server) handleCopyAction(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAgenda(w http.ResponseWriter, r *http.Request) {
 	var f cloud.AgendaFilter
-	var err error
-	if f.OperatorID, err = queryInt64(r, "operator_id"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.From, err = queryDate(r, "from"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.To, err = queryDate(r, "to"); err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	f.OperatorID = q.int64("operator_id")
+	f.From = q.date("from")
+	f.To = q.date("to")
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	if f.From.IsZero() {

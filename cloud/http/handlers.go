@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -61,12 +62,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 // Operators.
 
 func (s *Server) handleListOperators(w http.ResponseWriter, r *http.Request) {
-	ops, err := s.OperatorService.FindOperators(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[*cloud.Operator]{Items: ops})
+	serveList(s, w, r, s.OperatorService.FindOperators)
 }
 
 func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
@@ -89,17 +85,7 @@ func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetOperator(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	op, err := s.OperatorService.FindOperatorByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, op.Version, op)
+	serveGet(s, w, r, s.OperatorService.FindOperatorByID, operatorVersion)
 }
 
 func (s *Server) handleUpdateOperator(w http.ResponseWriter, r *http.Request) {
@@ -107,17 +93,9 @@ func (s *Server) handleUpdateOperator(w http.ResponseWriter, r *http.Request) {
 		cloud.OperatorUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	op, err := s.OperatorService.UpdateOperator(r.Context(), id, v, req.OperatorUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, op.Version, op)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Operator, error) {
+		return s.OperatorService.UpdateOperator(ctx, id, v, req.OperatorUpdate)
+	}, operatorVersion)
 }
 
 // editRequest parses the id, the body and the version of a PATCH.
@@ -136,12 +114,7 @@ func (s *Server) editRequest(w http.ResponseWriter, r *http.Request, body any, b
 // Sites and gates.
 
 func (s *Server) handleListSites(w http.ResponseWriter, r *http.Request) {
-	sites, err := s.SiteService.FindSites(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[*cloud.Site]{Items: sites})
+	serveList(s, w, r, s.SiteService.FindSites)
 }
 
 func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
@@ -162,17 +135,7 @@ func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	site, err := s.SiteService.FindSiteByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, site.Version, site)
+	serveGet(s, w, r, s.SiteService.FindSiteByID, siteVersion)
 }
 
 func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
@@ -180,17 +143,9 @@ func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
 		cloud.SiteUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	site, err := s.SiteService.UpdateSite(r.Context(), id, v, req.SiteUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, site.Version, site)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Site, error) {
+		return s.SiteService.UpdateSite(ctx, id, v, req.SiteUpdate)
+	}, siteVersion)
 }
 
 func (s *Server) handleListGates(w http.ResponseWriter, r *http.Request) {
@@ -226,17 +181,7 @@ func (s *Server) handleCreateGate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetGate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	g, err := s.SiteService.FindGateByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, g.Version, g)
+	serveGet(s, w, r, s.SiteService.FindGateByID, gateVersion)
 }
 
 func (s *Server) handleUpdateGate(w http.ResponseWriter, r *http.Request) {
@@ -244,17 +189,9 @@ func (s *Server) handleUpdateGate(w http.ResponseWriter, r *http.Request) {
 		cloud.GateUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	g, err := s.SiteService.UpdateGate(r.Context(), id, v, req.GateUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, g.Version, g)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Gate, error) {
+		return s.SiteService.UpdateGate(ctx, id, v, req.GateUpdate)
+	}, gateVersion)
 }
 
 // CRM configuration.
@@ -287,17 +224,9 @@ func (s *Server) handleUpdateActionType(w http.ResponseWriter, r *http.Request) 
 		cloud.ActionTypeUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.CRMService.UpdateActionType(r.Context(), id, v, req.ActionTypeUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, t.Version, t)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.ActionType, error) {
+		return s.CRMService.UpdateActionType(ctx, id, v, req.ActionTypeUpdate)
+	}, actionTypeVersion)
 }
 
 func (s *Server) handleCreateOutcome(w http.ResponseWriter, r *http.Request) {
@@ -323,17 +252,9 @@ func (s *Server) handleUpdateOutcome(w http.ResponseWriter, r *http.Request) {
 		cloud.OutcomeUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	o, err := s.CRMService.UpdateOutcome(r.Context(), id, v, req.OutcomeUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, o.Version, o)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Outcome, error) {
+		return s.CRMService.UpdateOutcome(ctx, id, v, req.OutcomeUpdate)
+	}, outcomeVersion)
 }
 
 func (s *Server) handleCreateStatus(w http.ResponseWriter, r *http.Request) {
@@ -388,17 +309,12 @@ func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	var f cloud.AuditFilter
-	var err error
-	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.EntityID, err = queryInt64(r, "entity_id"); err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	f.Limit = q.limit(50, 500)
+	f.Cursor = q.int64("cursor")
+	f.EntityID = q.int64("entity_id")
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	f.Entity = r.URL.Query().Get("entity")

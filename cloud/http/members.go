@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,22 +18,17 @@ import (
 
 func memberFilter(r *http.Request) (cloud.MemberFilter, error) {
 	var f cloud.MemberFilter
-	var err error
-	q := r.URL.Query()
-	f.Query, f.Tag = q.Get("q"), q.Get("tag")
-	if f.Limit, err = queryLimit(r, 50, 1000); err != nil {
-		return f, err
+	vals := r.URL.Query()
+	f.Query, f.Tag = vals.Get("q"), vals.Get("tag")
+	q := query{r: r}
+	f.Limit = q.limit(50, 1000)
+	f.Cursor = q.int64("cursor")
+	f.CommercialStatusID = q.int64("status_id")
+	f.OperatorID = q.int64("operator_id")
+	if q.err != nil {
+		return f, q.err
 	}
-	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
-		return f, err
-	}
-	if f.CommercialStatusID, err = queryInt64(r, "status_id"); err != nil {
-		return f, err
-	}
-	if f.OperatorID, err = queryInt64(r, "operator_id"); err != nil {
-		return f, err
-	}
-	switch q.Get("archived") {
+	switch vals.Get("archived") {
 	case "", "false":
 	case "true":
 		f.IncludeArchived = true
@@ -72,17 +68,7 @@ func (s *Server) handleCreateMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetMember(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	m, err := s.MemberService.FindMemberByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, m.Version, m)
+	serveGet(s, w, r, s.MemberService.FindMemberByID, memberVersion)
 }
 
 func (s *Server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
@@ -90,17 +76,9 @@ func (s *Server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
 		cloud.MemberUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	m, err := s.MemberService.UpdateMember(r.Context(), id, v, req.MemberUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, m.Version, m)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Member, error) {
+		return s.MemberService.UpdateMember(ctx, id, v, req.MemberUpdate)
+	}, memberVersion)
 }
 
 func (s *Server) handleArchiveMember(w http.ResponseWriter, r *http.Request) {
@@ -179,14 +157,11 @@ func preferAsync(r *http.Request) bool {
 }
 
 func (s *Server) handleListImports(w http.ResponseWriter, r *http.Request) {
-	limit, err := queryLimit(r, 50, 500)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cursor, err := queryInt64(r, "cursor")
-	if err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	limit := q.limit(50, 500)
+	cursor := q.int64("cursor")
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	jobs, err := s.ImportService.FindImports(r.Context(), cursor, limit)
@@ -328,17 +303,7 @@ func (s *Server) handleExportMembers(w http.ResponseWriter, r *http.Request) {
 // Credentials and memberships.
 
 func (s *Server) handleListCredentials(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cs, err := s.MemberService.FindCredentials(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[*cloud.Credential]{Items: cs})
+	serveListOf(s, w, r, s.MemberService.FindCredentials)
 }
 
 func (s *Server) handleCreateCredential(w http.ResponseWriter, r *http.Request) {
@@ -370,31 +335,13 @@ func (s *Server) handleUpdateCredential(w http.ResponseWriter, r *http.Request) 
 		cloud.CredentialUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := s.MemberService.UpdateCredential(r.Context(), id, v, req.CredentialUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, c.Version, c)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Credential, error) {
+		return s.MemberService.UpdateCredential(ctx, id, v, req.CredentialUpdate)
+	}, credentialVersion)
 }
 
 func (s *Server) handleListMemberships(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ms, err := s.MemberService.FindMemberships(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[*cloud.Membership]{Items: ms})
+	serveListOf(s, w, r, s.MemberService.FindMemberships)
 }
 
 func (s *Server) handleCreateMembership(w http.ResponseWriter, r *http.Request) {
@@ -427,33 +374,15 @@ func (s *Server) handleUpdateMembership(w http.ResponseWriter, r *http.Request) 
 		cloud.MembershipUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ms, err := s.MemberService.UpdateMembership(r.Context(), id, v, req.MembershipUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, ms.Version, ms)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Membership, error) {
+		return s.MemberService.UpdateMembership(ctx, id, v, req.MembershipUpdate)
+	}, membershipVersion)
 }
 
 // Instalments and bookings.
 
 func (s *Server) handleListInstalments(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ins, err := s.MemberService.FindInstalments(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[*cloud.Instalment]{Items: ins})
+	serveListOf(s, w, r, s.MemberService.FindInstalments)
 }
 
 func (s *Server) handleCreateInstalment(w http.ResponseWriter, r *http.Request) {
@@ -489,17 +418,9 @@ func (s *Server) handleUpdateInstalment(w http.ResponseWriter, r *http.Request) 
 		cloud.InstalmentUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	in, err := s.MemberService.UpdateInstalment(r.Context(), id, v, req.InstalmentUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, in.Version, in)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Instalment, error) {
+		return s.MemberService.UpdateInstalment(ctx, id, v, req.InstalmentUpdate)
+	}, instalmentVersion)
 }
 
 func (s *Server) handleListBookings(w http.ResponseWriter, r *http.Request) {
@@ -509,20 +430,13 @@ func (s *Server) handleListBookings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := cloud.BookingFilter{MemberID: id}
-	if f.From, err = queryDate(r, "from"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.To, err = queryDate(r, "to"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Cursor, err = queryInt64(r, "cursor"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.Limit, err = queryLimit(r, 50, 500); err != nil {
-		s.fail(w, r, err)
+	q := query{r: r}
+	f.From = q.date("from")
+	f.To = q.date("to")
+	f.Cursor = q.int64("cursor")
+	f.Limit = q.limit(50, 500)
+	if q.err != nil {
+		s.fail(w, r, q.err)
 		return
 	}
 	bs, err := s.MemberService.FindBookings(r.Context(), f)
@@ -565,17 +479,9 @@ func (s *Server) handleUpdateBooking(w http.ResponseWriter, r *http.Request) {
 		cloud.BookingUpdate
 		Version *int `json:"version"`
 	}
-	id, v, err := s.editRequest(w, r, &req, &req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b, err := s.MemberService.UpdateBooking(r.Context(), id, v, req.BookingUpdate)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, b.Version, b)
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Booking, error) {
+		return s.MemberService.UpdateBooking(ctx, id, v, req.BookingUpdate)
+	}, bookingVersion)
 }
 
 func (s *Server) handleMemberAccess(w http.ResponseWriter, r *http.Request) {

@@ -58,19 +58,7 @@ func (s *MemberService) CreateInstalment(ctx context.Context, in *cloud.Instalme
 
 // FindInstalments lists a member's instalments by due date.
 func (s *MemberService) FindInstalments(ctx context.Context, memberID int64) ([]*cloud.Instalment, error) {
-	op, err := cloud.Actor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := findMember(ctx, s.db.Pool, op.TenantID, memberID, false); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+instalmentCols+` FROM instalments WHERE tenant_id = $1 AND member_id = $2 ORDER BY due_on, id`,
-		op.TenantID, memberID)
-	if err != nil {
-		return nil, fmt.Errorf("find instalments: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Instalment, error) { return scanInstalment(r) })
+	return findOfMember(ctx, s.db, memberID, "instalments", instalmentCols, "due_on, id", scanInstalment)
 }
 
 // UpdateInstalment changes an instalment: records or clears its payment,

@@ -305,20 +305,27 @@ func (s *MemberService) CreateCredential(ctx context.Context, c *cloud.Credentia
 	return s.db.inTx(ctx, func(tx *Tx) error { return insertCredential(ctx, tx, c) })
 }
 
-// FindCredentials lists a member's credentials.
-func (s *MemberService) FindCredentials(ctx context.Context, memberID int64) ([]*cloud.Credential, error) {
+// findOfMember lists the rows of table that belong to one of the tenant's
+// members, in order; ENOTFOUND if there is no such member. cols are the
+// columns scan reads.
+func findOfMember[T any](ctx context.Context, db *DB, memberID int64, table, cols, order string, scan func(pgx.Row) (T, error)) ([]T, error) {
 	op, err := cloud.Actor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := findMember(ctx, s.db.Pool, op.TenantID, memberID, false); err != nil {
+	if _, err := findMember(ctx, db.Pool, op.TenantID, memberID, false); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND member_id = $2 ORDER BY id`, op.TenantID, memberID)
+	rows, err := db.Pool.Query(ctx, `SELECT `+cols+` FROM `+table+` WHERE tenant_id = $1 AND member_id = $2 ORDER BY `+order, op.TenantID, memberID)
 	if err != nil {
-		return nil, fmt.Errorf("find credentials: %w", err)
+		return nil, fmt.Errorf("find %s: %w", table, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Credential, error) { return scanCredential(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
+
+// FindCredentials lists a member's credentials.
+func (s *MemberService) FindCredentials(ctx context.Context, memberID int64) ([]*cloud.Credential, error) {
+	return findOfMember(ctx, s.db, memberID, "credentials", credentialCols, "id", scanCredential)
 }
 
 // UpdateCredential changes a credential's label, validity or disabled flag.
@@ -415,18 +422,7 @@ func (s *MemberService) CreateMembership(ctx context.Context, ms *cloud.Membersh
 
 // FindMemberships lists a member's memberships.
 func (s *MemberService) FindMemberships(ctx context.Context, memberID int64) ([]*cloud.Membership, error) {
-	op, err := cloud.Actor(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := findMember(ctx, s.db.Pool, op.TenantID, memberID, false); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+membershipCols+` FROM memberships WHERE tenant_id = $1 AND member_id = $2 ORDER BY starts_on, id`, op.TenantID, memberID)
-	if err != nil {
-		return nil, fmt.Errorf("find memberships: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Membership, error) { return scanMembership(r) })
+	return findOfMember(ctx, s.db, memberID, "memberships", membershipCols, "starts_on, id", scanMembership)
 }
 
 // UpdateMembership changes a membership.

@@ -1,0 +1,123 @@
+package http
+
+import (
+	"context"
+	"net/http"
+
+	"varco.dev/cloud"
+)
+
+// Helpers for the shapes most handlers share. Each writes the response, or
+// the first error with fail.
+
+// serveGet serves GET …/{id}: the entity find returns for the id, with its
+// version as ETag.
+func serveGet[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error), version func(T) int) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := find(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, version(v), v)
+}
+
+// serveListOf serves GET …/{id}/things: every item list returns for the id,
+// as one page.
+func serveListOf[T any](s *Server, w http.ResponseWriter, r *http.Request, list func(context.Context, int64) ([]T, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	items, err := list(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[T]{Items: items})
+}
+
+// serveList serves GET /things: every item list returns, as one page.
+func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, list func(context.Context) ([]T, error)) {
+	items, err := list(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page[T]{Items: items})
+}
+
+// serveUpdate serves PATCH …/{id}. req is the body: the domain's update type
+// embedded, with an optional "version" at *bodyVersion (see editRequest).
+// apply makes the edit once req is decoded; the edited entity is written
+// with its version as ETag.
+func serveUpdate[T any](s *Server, w http.ResponseWriter, r *http.Request, req any, bodyVersion **int,
+	apply func(ctx context.Context, id int64, version int) (T, error), version func(T) int) {
+	id, v, err := s.editRequest(w, r, req, bodyVersion)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	x, err := apply(r.Context(), id, v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, version(x), x)
+}
+
+// Versions of the entities, for their ETags.
+
+func operatorVersion(o *cloud.Operator) int     { return o.Version }
+func siteVersion(s *cloud.Site) int             { return s.Version }
+func gateVersion(g *cloud.Gate) int             { return g.Version }
+func memberVersion(m *cloud.Member) int         { return m.Version }
+func credentialVersion(c *cloud.Credential) int { return c.Version }
+func membershipVersion(m *cloud.Membership) int { return m.Version }
+func instalmentVersion(i *cloud.Instalment) int { return i.Version }
+func bookingVersion(b *cloud.Booking) int       { return b.Version }
+func actionTypeVersion(t *cloud.ActionType) int { return t.Version }
+func outcomeVersion(o *cloud.Outcome) int       { return o.Version }
+func actionVersion(a *cloud.Action) int         { return a.Version }
+
+// query reads a request's query parameters, keeping the first error: once
+// one parameter is invalid the others read as zero.
+type query struct {
+	r   *http.Request
+	err error
+}
+
+// int64 reads an optional non-negative integer (see queryInt64).
+func (q *query) int64(name string) int64 {
+	if q.err != nil {
+		return 0
+	}
+	var v int64
+	v, q.err = queryInt64(q.r, name)
+	return v
+}
+
+// limit reads "limit" in [1, max], default def (see queryLimit).
+func (q *query) limit(def, max int) int {
+	if q.err != nil {
+		return 0
+	}
+	var v int
+	v, q.err = queryLimit(q.r, def, max)
+	return v
+}
+
+// date reads an optional date YYYY-MM-DD (see queryDate).
+func (q *query) date(name string) cloud.Date {
+	if q.err != nil {
+		return cloud.Date{}
+	}
+	var d cloud.Date
+	d, q.err = queryDate(q.r, name)
+	return d
+}
