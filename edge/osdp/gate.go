@@ -13,7 +13,7 @@ import (
 // reader's output), and Open, when set, opens a gate wired elsewhere (a
 // GPIO relay).
 type Gate struct {
-	bus    *Bus
+	bus    atomic.Pointer[Bus]
 	addr   byte
 	reader atomic.Pointer[edge.Reader]
 	// Output is the reader's output pulsed on a grant, -1 for none.
@@ -27,10 +27,15 @@ type Gate struct {
 // NewGate returns the gate of the reader at addr; r describes it until its
 // discovery tells the display size (SetCaps).
 func NewGate(bus *Bus, addr byte, r edge.Reader, output int, pulse time.Duration) *Gate {
-	g := &Gate{bus: bus, addr: addr, Output: output, Pulse: pulse}
+	g := &Gate{addr: addr, Output: output, Pulse: pulse}
+	g.bus.Store(bus)
 	g.reader.Store(&r)
 	return g
 }
+
+// SetBus moves the gate to a new bus on the same line, opened after the
+// previous one failed (a USB adapter unplugged and plugged in again).
+func (g *Gate) SetBus(b *Bus) { g.bus.Store(b) }
 
 // Addr is the reader's OSDP address.
 func (g *Gate) Addr() byte { return g.addr }
@@ -56,7 +61,7 @@ func (g *Gate) Show(ctx context.Context, d *edge.Decision) error {
 	if d.Grant && g.Output >= 0 {
 		a.Output = Pulse{Output: byte(g.Output), For: g.Pulse}
 	}
-	err := g.bus.Answer(g.addr, a)
+	err := g.bus.Load().Answer(g.addr, a)
 	if d.Grant && g.Open != nil {
 		if openErr := g.Open(ctx); openErr != nil && err == nil {
 			err = openErr

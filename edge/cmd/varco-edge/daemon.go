@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	periphgpio "periph.io/x/conn/v3/gpio"
@@ -40,8 +41,7 @@ type Main struct {
 
 	cache   *badger.Cache
 	journal *badger.Journal
-	buses   []*osdp.Bus
-	gates   []map[byte]*osdp.Gate // per bus, by address
+	lines   []*line
 	wiegand []*gpio.Wiegand
 	doors   []*gpio.Door
 	relays  []*gpio.Relay
@@ -175,36 +175,91 @@ func (m *Main) opener(key string, g *config.Gate, pins map[string]periphgpio.Pin
 	return door.Grant, nil
 }
 
+// line is one serial line: its readers' gates outlive the bus, which is
+// opened again when the port fails.
+type line struct {
+	cfg   *config.SerialPort
+	index int
+	gates map[byte]*osdp.Gate // by address
+	bus   atomic.Pointer[osdp.Bus]
+}
+
 func (m *Main) openBus(p *config.SerialPort, pins map[string]periphgpio.PinIO) error {
-	busIndex := len(m.buses)
-	gates := map[byte]*osdp.Gate{}
-	addrs := make([]byte, len(p.Readers))
-	for j, r := range p.Readers {
-		addrs[j] = byte(r.Address)
-	}
-	bus, err := osdp.Open(osdp.Config{
-		Port: p.Port, Baud: p.Baud, Readers: addrs,
-		PollInterval: p.PollInterval, ReplyTimeout: p.ReplyTimeout, Retries: p.Retries,
-		Formats:  []wiegand.Format{m.Config.Hint37},
-		IdleText: []string{m.Config.IdleText},
-		Handler:  func(ev osdp.Event) { m.busEvent(gates, ev) },
-		Logger:   m.Log,
-	})
+	l := &line{cfg: p, index: len(m.lines), gates: map[byte]*osdp.Gate{}}
+	bus, err := m.dial(l)
 	if err != nil {
-		return fmt.Errorf("serial[%d]: %w", busIndex, err)
+		return err
 	}
-	m.buses = append(m.buses, bus)
-	m.gates = append(m.gates, gates)
+	l.bus.Store(bus)
+	m.lines = append(m.lines, l)
 	for j := range p.Readers {
 		r := &p.Readers[j]
 		gate := osdp.NewGate(bus, byte(r.Address),
 			edge.Reader{ID: r.ID, Site: m.Config.Site, Device: r.DeviceType}, *r.Output, r.Pulse)
-		if gate.Open, err = m.opener(fmt.Sprintf("serial[%d].reader[%d]", busIndex, j), &r.Gate, pins); err != nil {
+		if gate.Open, err = m.opener(fmt.Sprintf("serial[%d].reader[%d]", l.index, j), &r.Gate, pins); err != nil {
 			return err
 		}
-		gates[byte(r.Address)] = gate
+		l.gates[byte(r.Address)] = gate
 	}
 	return nil
+}
+
+// dial opens a bus on l's port.
+func (m *Main) dial(l *line) (*osdp.Bus, error) {
+	addrs := make([]byte, len(l.cfg.Readers))
+	for j, r := range l.cfg.Readers {
+		addrs[j] = byte(r.Address)
+	}
+	bus, err := osdp.Open(osdp.Config{
+		Port: l.cfg.Port, Baud: l.cfg.Baud, Readers: addrs,
+		PollInterval: l.cfg.PollInterval, ReplyTimeout: l.cfg.ReplyTimeout, Retries: l.cfg.Retries,
+		Formats:  []wiegand.Format{m.Config.Hint37},
+		IdleText: []string{m.Config.IdleText},
+		Handler:  func(ev osdp.Event) { m.busEvent(l.gates, ev) },
+		Logger:   m.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serial[%d]: %w", l.index, err)
+	}
+	return bus, nil
+}
+
+// runLine runs l's bus and, when its port fails, says its readers are
+// offline and opens the port again, waiting longer after each failure (1 s
+// doubling to 30 s), until ctx ends.
+func (m *Main) runLine(ctx context.Context, l *line) error {
+	const maxWait = 30 * time.Second
+	wait := time.Second
+	for {
+		err := l.bus.Load().Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.Log.Error("serial line failed; opening it again", "port", l.cfg.Port, "err", err, "in", wait)
+		for _, g := range l.gates {
+			m.readerState(g.Reader().ID, false, "err", err)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, maxWait)
+			bus, err := m.dial(l)
+			if err != nil {
+				m.Log.Warn("serial line still down", "port", l.cfg.Port, "err", err, "retry_in", wait)
+				continue
+			}
+			l.bus.Store(bus)
+			for _, g := range l.gates {
+				g.SetBus(bus)
+			}
+			m.Log.Info("serial line open again", "port", l.cfg.Port)
+			wait = time.Second
+			break
+		}
+	}
 }
 
 func (m *Main) openWiegand(i int, w *config.WiegandReader, pins map[string]periphgpio.PinIO) error {
@@ -355,9 +410,9 @@ func (m *Main) journalFailed(err error) {
 
 func (m *Main) health(context.Context) edgehttp.Health {
 	h := edgehttp.Health{OK: true, Version: protocol.Version, CacheVersion: m.cache.Version(), JournalBacklog: m.journal.Backlog()}
-	for i, bus := range m.buses {
-		for _, st := range bus.Readers() {
-			r := edgehttp.ReaderHealth{ID: readerID(m.gates[i], st.Addr), Online: st.Online, Rows: st.Caps.Rows, Cols: st.Caps.Cols}
+	for _, l := range m.lines {
+		for _, st := range l.bus.Load().Readers() {
+			r := edgehttp.ReaderHealth{ID: readerID(l.gates, st.Addr), Online: st.Online, Rows: st.Caps.Rows, Cols: st.Caps.Cols}
 			h.Readers = append(h.Readers, r)
 			if !st.Online {
 				h.OK = false
@@ -375,7 +430,7 @@ func (m *Main) health(context.Context) edgehttp.Health {
 func (m *Main) Run(ctx context.Context) error {
 	m.ctx = ctx
 	var wg sync.WaitGroup
-	errs := make(chan error, len(m.buses)+len(m.wiegand)+len(m.doors))
+	errs := make(chan error, len(m.lines)+len(m.wiegand)+len(m.doors))
 	start := func(name string, run func(context.Context) error) {
 		wg.Go(func() {
 			if err := run(ctx); err != nil && ctx.Err() == nil {
@@ -383,8 +438,8 @@ func (m *Main) Run(ctx context.Context) error {
 			}
 		})
 	}
-	for i, bus := range m.buses {
-		start(m.Config.Serial[i].Port, bus.Run)
+	for _, l := range m.lines {
+		start(l.cfg.Port, func(ctx context.Context) error { return m.runLine(ctx, l) })
 	}
 	for i, w := range m.wiegand {
 		start(m.Config.Wiegand[i].ID, w.Run)
@@ -406,8 +461,8 @@ func (m *Main) Run(ctx context.Context) error {
 // nothing writes to the journal after it closed.
 func (m *Main) Close() error {
 	var errs []error
-	for _, bus := range m.buses {
-		errs = append(errs, bus.Close())
+	for _, l := range m.lines {
+		errs = append(errs, l.bus.Load().Close())
 	}
 	for _, r := range m.relays {
 		errs = append(errs, r.Close())

@@ -55,7 +55,11 @@ func startEdge(t *testing.T, simCfg sim.Config, members string) *edgeOnSim {
 	}
 	t.Cleanup(func() { s.Close() })
 
-	path := writeConfig(t, s.Path(), "")
+	port := s.Path()
+	if s.Link() != "" {
+		port = s.Link()
+	}
+	path := writeConfig(t, port, "")
 	if _, errOut, code := runCmd(t, "import", "--config", path, members); code != 0 {
 		t.Fatalf("import: %s", errOut)
 	}
@@ -70,7 +74,7 @@ func startEdge(t *testing.T, simCfg sim.Config, members string) *edgeOnSim {
 		cancel()
 		t.Fatal(err)
 	}
-	e := &edgeOnSim{sim: s, main: m, readers: make(chan readerState, 16)}
+	e := &edgeOnSim{sim: s, main: m, readers: make(chan readerState, 64)}
 	m.OnReader = func(id string, online bool) { e.readers <- readerState{id, online} }
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -214,6 +218,27 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("journal last sequence = %d, want at least 13", got)
 		}
 	})
+}
+
+// TestSerialLineComesBack unplugs the line (the sim closes its
+// pseudo-terminal) and plugs a new one in at the same path: the edge says its
+// readers are offline, opens the port again and answers badges.
+func TestSerialLineComesBack(t *testing.T) {
+	cfg := sim.Config{Readers: sim.Readers(2), Link: filepath.Join(t.TempDir(), "ttyOSDP")}
+	e := startEdge(t, cfg, "testdata/members.ndjson")
+	if err := e.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReader(t, "entrance-1", false)
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	e.sim = s
+	e.waitReader(t, "entrance-1", true)
+	p := e.badge(t, entrance, cardAnna, osdp.Green, "Happy birthday Anna")
+	e.gateOpens(t, p)
 }
 
 // TestScenarios plays the repository's scenario files (the demo's among
