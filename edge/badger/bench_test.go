@@ -75,9 +75,13 @@ func BenchmarkDecision(b *testing.B) {
 		h.Report(b)
 		b.ReportMetric(float64(granted)/float64(i), "grant-ratio")
 	}
-	in := func(k vsync.CredentialKey) edge.Input { return edge.Input{Credential: k, Reader: reader, Now: benchdata.Now} }
+	in := func(k vsync.CredentialKey) edge.Input {
+		return edge.Input{Credential: k, Reader: reader, Now: benchdata.Now}
+	}
 	b.Run("cache", func(b *testing.B) {
-		run(b, func(k vsync.CredentialKey, r *vsync.Record) (edge.Decision, error) { return edge.DecideCached(c, r, in(k)) })
+		run(b, func(k vsync.CredentialKey, r *vsync.Record) (edge.Decision, error) {
+			return edge.DecideCached(c, r, in(k))
+		})
 	})
 	b.Run("cache-2-goroutines", func(b *testing.B) {
 		var mu sync.Mutex

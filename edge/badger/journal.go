@@ -53,8 +53,8 @@ type Journal struct {
 
 	life    sync.RWMutex // held (read) by every use of db, (write) by Close
 	amu     sync.Mutex   // serialises appends: sequence numbers are written in order
-	dmu     sync.Mutex // serialises deletions
-	smu     sync.Mutex // serialises syncs
+	dmu     sync.Mutex   // serialises deletions
+	smu     sync.Mutex   // serialises syncs
 	last    atomic.Uint64
 	acked   atomic.Uint64
 	durable atomic.Uint64 // events up to it are synced to disk

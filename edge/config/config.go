@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -44,6 +45,7 @@ type Config struct {
 	Format37 string `toml:"wiegand_37bit_format"`
 
 	Journal Journal         `toml:"journal"`
+	MQTT    MQTT            `toml:"mqtt"`
 	Serial  []SerialPort    `toml:"serial"`
 	Wiegand []WiegandReader `toml:"wiegand"`
 
@@ -60,6 +62,19 @@ type Journal struct {
 	// that much, a crash of the daemon nothing) or "never" (left to the OS).
 	Fsync         string        `toml:"fsync"`
 	BatchInterval time.Duration `toml:"batch_interval"`
+}
+
+// MQTT is how the edge reaches the cloud. Without a broker the edge runs on
+// its own: it decides from its cache and keeps every passage in its journal.
+type MQTT struct {
+	// Broker is the broker's URL, tcp://host:port or ssl://host:port.
+	Broker   string `toml:"broker"`
+	Username string `toml:"username"`
+	// PasswordFile holds the edge's own broker password.
+	PasswordFile string `toml:"password_file"`
+	// SigningKey is the cloud's Ed25519 public key for this tenant, in hex:
+	// state from the cloud that it does not sign is refused.
+	SigningKey string `toml:"signing_key"`
 }
 
 // SerialPort is one RS-485 line with one or more OSDP readers on it.
@@ -230,6 +245,17 @@ func (c *Config) check() []error {
 	}
 	if c.Journal.BatchInterval < 0 || c.Journal.BatchInterval > 10*time.Second {
 		bad("journal.batch_interval", "%v is outside 0..10s", c.Journal.BatchInterval)
+	}
+	if c.MQTT.Broker != "" {
+		if u, err := url.Parse(c.MQTT.Broker); err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
+			bad("mqtt.broker", "%q is not a broker URL like tcp://host:1884", c.MQTT.Broker)
+		}
+		if c.MQTT.Username == "" || c.MQTT.PasswordFile == "" {
+			bad("mqtt", "username and password_file are required with a broker")
+		}
+		if k, err := hex.DecodeString(c.MQTT.SigningKey); c.MQTT.SigningKey != "" && (err != nil || len(k) != 32) {
+			bad("mqtt.signing_key", "want the 64 hex digits of an Ed25519 public key")
+		}
 	}
 	if len(c.Serial) == 0 && len(c.Wiegand) == 0 {
 		bad("serial", "no readers: configure at least one [[serial]] line or [[wiegand]] reader")

@@ -2,6 +2,7 @@ package gpio
 
 import (
 	"context"
+	"time"
 
 	"varco.dev/edge"
 )
@@ -26,6 +27,15 @@ func (g *Gate) Reader() edge.Reader { return g.reader }
 // Show implements edge.Gate.
 func (g *Gate) Show(ctx context.Context, d *edge.Decision) error {
 	if !d.Grant || g.open == nil {
+		return nil
+	}
+	return g.open(ctx)
+}
+
+// Remote carries out a cloud command at this gate: a Wiegand reader has no
+// display, so only open (a staff override) does anything.
+func (g *Gate) Remote(ctx context.Context, _ []string, _ time.Duration, open bool) error {
+	if !open || g.open == nil {
 		return nil
 	}
 	return g.open(ctx)

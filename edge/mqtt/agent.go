@@ -84,6 +84,9 @@ type Config struct {
 	Commands int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Applied, when set, is called with the cache version after each delta
+	// or snapshot the agent applied (the daemon's metrics, tests).
+	Applied func(version uint64)
 }
 
 // Stats counts what the agent did. Every field only grows.

@@ -115,8 +115,16 @@ func (d *downlink) delta(l *loop, m *vsync.Delta) {
 	case step == vsync.StepApply:
 		l.st.applied.Add(1)
 		d.gap = false
+		l.applied()
 	default:
 		l.st.skipped.Add(1)
+	}
+}
+
+// applied tells Config.Applied of the cache's new version.
+func (l *loop) applied() {
+	if l.cfg.Applied != nil {
+		l.cfg.Applied(l.cache.Version())
 	}
 }
 
@@ -181,6 +189,7 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 	}
 	l.st.snapLoaded.Add(1)
 	d.gap, d.loaded = false, s.id
+	l.applied()
 	l.log.Info("mqtt: snapshot loaded", "id", s.id, "version", s.version, "chunks", s.chunks)
 }
 

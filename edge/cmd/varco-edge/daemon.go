@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	edgehttp "varco.dev/edge/http"
 	"varco.dev/edge/importer"
 	"varco.dev/edge/metrics"
+	edgemqtt "varco.dev/edge/mqtt"
 	"varco.dev/edge/osdp"
 	"varco.dev/protocol"
 	vsync "varco.dev/protocol/sync"
@@ -38,15 +40,26 @@ type Main struct {
 	// OnReader, when set before Run, hears every reader going online or
 	// offline (tests wait on it).
 	OnReader func(id string, online bool)
+	// OnCacheVersion, when set before Run, hears every version the sync
+	// agent brings the cache to.
+	OnCacheVersion func(version uint64)
 
-	cache   *badger.Cache
-	journal *badger.Journal
-	lines   []*line
-	wiegand []*gpio.Wiegand
-	doors   []*gpio.Door
-	relays  []*gpio.Relay
-	http    *edgehttp.Server
-	ctx     context.Context // Run's, for the handlers of the buses
+	cache        *badger.Cache
+	journal      *badger.Journal
+	lines        []*line
+	wiegand      []*gpio.Wiegand
+	wiegandGates []*gpio.Gate
+	doors        []*gpio.Door
+	relays       []*gpio.Relay
+	http         *edgehttp.Server
+	agent        *edgemqtt.Agent // nil without [mqtt]: the edge runs on its own
+	ctx          context.Context // Run's, for the handlers of the buses
+}
+
+// remoteGate is a gate that carries out the cloud's commands.
+type remoteGate interface {
+	Reader() edge.Reader
+	Remote(ctx context.Context, lines []string, hold time.Duration, open bool) error
 }
 
 // Open builds the daemon from cfg, logging to logOut. On error nothing is
@@ -94,12 +107,130 @@ func Open(ctx context.Context, cfg *config.Config, logOut io.Writer) (_ *Main, e
 			return nil, err
 		}
 	}
+	if cfg.MQTT.Broker != "" {
+		if err := m.openAgent(); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("no [mqtt] broker configured: deciding from the cache and journaling, without the cloud")
+	}
 	if m.http, err = edgehttp.Listen(cfg.HTTPAddr, m.Metrics.Registry, m.health, log); err != nil {
 		return nil, err
 	}
 	log.Info("varco-edge ready", "version", protocol.Version, "edge", cfg.EdgeID, "site", cfg.Site,
 		"cache_version", m.cache.Version(), "journal_backlog", m.journal.Backlog(), "http", m.http.Addr())
 	return m, nil
+}
+
+// openAgent sets up the sync agent with the cloud.
+func (m *Main) openAgent() error {
+	c := m.Config
+	pw, err := os.ReadFile(c.MQTT.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("mqtt.password_file: %w", err)
+	}
+	m.agent, err = edgemqtt.New(edgemqtt.Config{
+		Broker: c.MQTT.Broker, Username: c.MQTT.Username, Password: strings.TrimSpace(string(pw)),
+		Tenant: c.Tenant, Site: c.Site, Edge: c.EdgeID, Software: protocol.Version,
+		Readers: m.syncReaders, Logger: m.Log,
+		Applied: func(version uint64) {
+			m.Metrics.CacheVersion.Set(float64(version))
+			if m.OnCacheVersion != nil {
+				m.OnCacheVersion(version)
+			}
+		},
+	}, m.cache, m.journal)
+	if err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	return nil
+}
+
+// syncReaders describes the readers for the edge's birth message.
+func (m *Main) syncReaders() []vsync.Reader {
+	var rs []vsync.Reader
+	for _, h := range m.health(context.Background()).Readers {
+		r := vsync.Reader{ID: h.ID, Online: h.Online, Rows: uint8(h.Rows), Cols: uint8(h.Cols)}
+		if g := m.gate(h.ID); g != nil {
+			r.Device = g.Reader().Device
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// gate finds a gate by its reader's id.
+func (m *Main) gate(id string) remoteGate {
+	for _, l := range m.lines {
+		for _, g := range l.gates {
+			if g.Reader().ID == id {
+				return g
+			}
+		}
+	}
+	for _, g := range m.wiegandGates {
+		if g.Reader().ID == id {
+			return g
+		}
+	}
+	return nil
+}
+
+// commands carries out what the cloud asks, each command once and only
+// before it expires: a stale "open the gate" must never open it.
+func (m *Main) commands(ctx context.Context) error {
+	seen := map[uint64]bool{}
+	for {
+		var cmd *vsync.Command
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-m.agent.Commands():
+			if !ok {
+				return nil
+			}
+			cmd = c
+		}
+		log := m.Log.With("command", cmd.ID, "op", cmd.Op, "reader", cmd.Reader)
+		if seen[cmd.ID] {
+			log.Info("command already carried out")
+			continue
+		}
+		if len(seen) > 4096 {
+			clear(seen)
+		}
+		seen[cmd.ID] = true
+		if cmd.Expires.Time().Before(time.Now()) {
+			log.Warn("command expired before it arrived", "expires", cmd.Expires)
+			continue
+		}
+		if cmd.Op == vsync.CmdResync {
+			m.agent.Resync()
+			log.Info("resync requested by the cloud")
+			continue
+		}
+		g := m.gate(cmd.Reader)
+		if g == nil {
+			log.Warn("command for an unknown reader")
+			continue
+		}
+		var err error
+		switch cmd.Op {
+		case vsync.CmdOpen:
+			err = g.Remote(ctx, []string{"Welcome"}, 0, true)
+			if jerr := m.Keeper.Record(ctx, vsync.Event{Kind: vsync.EventRemoteOpen, Reader: cmd.Reader, Command: cmd.ID}); jerr != nil {
+				m.journalFailed(jerr)
+			}
+			m.agent.Notify()
+		case vsync.CmdShow:
+			err = g.Remote(ctx, edge.FitText(cmd.Text, g.Reader().Rows, g.Reader().Cols), time.Duration(cmd.Seconds)*time.Second, false)
+		}
+		if err != nil {
+			log.Error("command failed", "err", err)
+			continue
+		}
+		log.Info("command carried out")
+	}
 }
 
 // openGPIO opens every pin the configuration names, or none on a machine
@@ -273,6 +404,7 @@ func (m *Main) openWiegand(i int, w *config.WiegandReader, pins map[string]perip
 		return err
 	}
 	gate := gpio.NewGate(edge.Reader{ID: w.ID, Site: m.Config.Site, Device: w.DeviceType}, open)
+	m.wiegandGates = append(m.wiegandGates, gate)
 	rd, err := gpio.NewWiegand(d0, d1, gpio.WiegandConfig{Name: w.ID, Logger: m.Log}, func(r gpio.Read) {
 		k, err := r.Key(m.Config.Hint37)
 		if err != nil {
@@ -357,6 +489,14 @@ func (m *Main) readerState(id string, online bool, attrs ...any) {
 	if err := m.Keeper.Record(m.ctx, vsync.Event{Kind: kind, Reader: id}); err != nil {
 		m.journalFailed(err)
 	}
+	m.notify()
+}
+
+// notify tells the sync agent that the journal has new events.
+func (m *Main) notify() {
+	if m.agent != nil {
+		m.agent.Notify()
+	}
 }
 
 func (m *Main) doorEvent(ev gpio.DoorEvent) {
@@ -375,12 +515,14 @@ func (m *Main) doorEvent(ev gpio.DoorEvent) {
 	if err := m.Keeper.Record(m.ctx, vsync.Event{Kind: kind, Reader: ev.Door, Time: vsync.TimestampOf(ev.At)}); err != nil {
 		m.journalFailed(err)
 	}
+	m.notify()
 }
 
 func (m *Main) present(g edge.Gate, key wiegand.Key) {
 	if _, err := m.Keeper.Present(m.ctx, g, key); err != nil {
 		m.Log.Error("passage", "reader", g.Reader().ID, "err", err)
 	}
+	m.notify()
 	m.Metrics.JournalBacklog.Set(float64(m.journal.Backlog()))
 }
 
@@ -430,7 +572,7 @@ func (m *Main) health(context.Context) edgehttp.Health {
 func (m *Main) Run(ctx context.Context) error {
 	m.ctx = ctx
 	var wg sync.WaitGroup
-	errs := make(chan error, len(m.lines)+len(m.wiegand)+len(m.doors))
+	errs := make(chan error, len(m.lines)+len(m.wiegand)+len(m.doors)+2)
 	start := func(name string, run func(context.Context) error) {
 		wg.Go(func() {
 			if err := run(ctx); err != nil && ctx.Err() == nil {
@@ -446,6 +588,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	for _, d := range m.doors {
 		start("door", d.Run)
+	}
+	if m.agent != nil {
+		start("mqtt", m.agent.Run)
+		start("commands", m.commands)
 	}
 	wg.Wait()
 	m.Log.Info("varco-edge stopping", "journal_backlog", m.journal.Backlog())

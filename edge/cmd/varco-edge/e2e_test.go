@@ -35,9 +35,10 @@ const (
 // edgeOnSim is a real varco-edge (its Main, the same wiring as the binary)
 // on the pseudo-terminal of a varco-sim line with two readers.
 type edgeOnSim struct {
-	sim     *sim.Sim
-	main    *Main
-	readers chan readerState
+	sim      *sim.Sim
+	main     *Main
+	readers  chan readerState
+	versions chan uint64
 }
 
 type readerState struct {
@@ -49,6 +50,12 @@ type readerState struct {
 // edge on the line until the test ends.
 func startEdge(t *testing.T, simCfg sim.Config, members string) *edgeOnSim {
 	t.Helper()
+	return startEdgeWith(t, simCfg, members, "")
+}
+
+// startEdgeWith is startEdge with extra configuration text.
+func startEdgeWith(t *testing.T, simCfg sim.Config, members, extra string) *edgeOnSim {
+	t.Helper()
 	s, err := sim.New(simCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +66,7 @@ func startEdge(t *testing.T, simCfg sim.Config, members string) *edgeOnSim {
 	if s.Link() != "" {
 		port = s.Link()
 	}
-	path := writeConfig(t, port, "")
+	path := writeConfig(t, port, extra)
 	if _, errOut, code := runCmd(t, "import", "--config", path, members); code != 0 {
 		t.Fatalf("import: %s", errOut)
 	}
@@ -74,8 +81,9 @@ func startEdge(t *testing.T, simCfg sim.Config, members string) *edgeOnSim {
 		cancel()
 		t.Fatal(err)
 	}
-	e := &edgeOnSim{sim: s, main: m, readers: make(chan readerState, 64)}
+	e := &edgeOnSim{sim: s, main: m, readers: make(chan readerState, 64), versions: make(chan uint64, 64)}
 	m.OnReader = func(id string, online bool) { e.readers <- readerState{id, online} }
+	m.OnCacheVersion = func(v uint64) { e.versions <- v }
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	t.Cleanup(func() {
