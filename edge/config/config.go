@@ -72,9 +72,6 @@ type MQTT struct {
 	Username string `toml:"username"`
 	// PasswordFile holds the edge's own broker password.
 	PasswordFile string `toml:"password_file"`
-	// SigningKey is the cloud's Ed25519 public key for this tenant, in hex:
-	// state from the cloud that it does not sign is refused.
-	SigningKey string `toml:"signing_key"`
 }
 
 // SerialPort is one RS-485 line with one or more OSDP readers on it.
@@ -252,9 +249,6 @@ func (c *Config) check() []error {
 		}
 		if c.MQTT.Username == "" || c.MQTT.PasswordFile == "" {
 			bad("mqtt", "username and password_file are required with a broker")
-		}
-		if k, err := hex.DecodeString(c.MQTT.SigningKey); c.MQTT.SigningKey != "" && (err != nil || len(k) != 32) {
-			bad("mqtt.signing_key", "want the 64 hex digits of an Ed25519 public key")
 		}
 	}
 	if len(c.Serial) == 0 && len(c.Wiegand) == 0 {

@@ -99,7 +99,6 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"pin used twice", minimal + "  relay_pin = \"GPIO5\"\n[[wiegand]]\nid = \"w1\"\ndevice = \"spa\"\nd0_pin = \"GPIO5\"\nd1_pin = \"GPIO6\"\nrelay_pin = \"GPIO7\"\n", []string{"wiegand[0].d0_pin: pin GPIO5 is already used by serial[0].reader[0].relay_pin"}},
 		{"not toml", "edge_id = \n", []string{"line 1"}},
 		{"bad broker", minimal + "[mqtt]\nbroker = \"http://x\"\n", []string{`mqtt.broker: "http://x" is not a broker URL`, "mqtt: username and password_file are required"}},
-		{"bad signing key", minimal + "[mqtt]\nbroker = \"tcp://127.0.0.1:1884\"\nusername = \"e1\"\npassword_file = \"p\"\nsigning_key = \"abcd\"\n", []string{"mqtt.signing_key: want the 64 hex digits"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
