@@ -1,0 +1,193 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"varco.dev/cloud"
+	vsync "varco.dev/protocol/sync"
+)
+
+// authTimeout bounds a credential lookup at connect.
+const authTimeout = 10 * time.Second
+
+// session is an authenticated client: the credential it connected with.
+type session struct {
+	client *mochi.Client
+	cred   Credential
+}
+
+// hook is the mochi hook that authenticates clients and applies the ACL.
+type hook struct {
+	mochi.HookBase
+
+	creds Credentials
+	log   *slog.Logger
+	ctx   context.Context // cancelled when the broker stops
+	sem   chan struct{}   // bounds concurrent argon2id checks
+
+	// sessions by client id. An entry outlives a disconnect while the
+	// client's session persists, so that QoS 1 messages queued for an
+	// offline edge pass the read ACL.
+	sessions gosync.Map // string → *session
+}
+
+func (h *hook) ID() string { return "varco-auth" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mochi.OnConnectAuthenticate,
+		mochi.OnACLCheck,
+		mochi.OnPublish,
+		mochi.OnDisconnect,
+		mochi.OnClientExpired,
+	}, []byte{b})
+}
+
+// OnConnectAuthenticate checks the password, the client id of an edge and
+// its will topic, and records the session.
+func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	username := string(pk.Connect.Username)
+	log := h.log.With(slog.String("username", username), slog.String("client", cl.ID), slog.String("remote", cl.Net.Remote))
+	cred, err := h.authenticate(username, pk.Connect.Password)
+	if err != nil {
+		if cloud.ErrorCode(err) == cloud.EINTERNAL {
+			log.Error("mqtt: credential lookup failed", slog.Any("error", err))
+		} else {
+			log.Warn("mqtt: connect refused", slog.Any("error", err))
+		}
+		return false
+	}
+	if !cred.Cloud {
+		if cl.ID != cred.Username {
+			log.Warn("mqtt: connect refused: an edge's client id must be its username")
+			return false
+		}
+		if pk.Connect.WillFlag {
+			status, _ := vsync.StatusTopic(cred.Tenant, cred.Edge)
+			if pk.Connect.WillTopic != status {
+				log.Warn("mqtt: connect refused: will not on the edge's status topic", slog.String("will_topic", pk.Connect.WillTopic))
+				return false
+			}
+		}
+	}
+	h.sessions.Store(cl.ID, &session{client: cl, cred: cred})
+	log.Debug("mqtt: client authenticated", slog.Bool("cloud", cred.Cloud))
+	return true
+}
+
+// authenticate returns the credential of username if password matches it.
+func (h *hook) authenticate(username string, password []byte) (Credential, error) {
+	unauthorized := &cloud.Error{Code: cloud.EUNAUTHORIZED, Message: "Bad MQTT username or password."}
+	if username == "" || len(password) == 0 {
+		return Credential{}, unauthorized
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, authTimeout)
+	defer cancel()
+	cred, err := h.creds.Credential(ctx, username)
+	if err != nil {
+		return Credential{}, err
+	}
+	if cred.Username != username {
+		return Credential{}, &cloud.Error{Code: cloud.EINTERNAL, Message: "credential store returned user " + cred.Username}
+	}
+	if err := cred.Validate(); err != nil {
+		return Credential{}, err
+	}
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	case <-ctx.Done():
+		return Credential{}, ctx.Err()
+	}
+	ok, err := argon2id.ComparePasswordAndHash(string(password), cred.PasswordHash)
+	if err != nil {
+		return Credential{}, err
+	}
+	if !ok {
+		return Credential{}, unauthorized
+	}
+	return cred, nil
+}
+
+// OnACLCheck allows what Allowed allows for the client's credential.
+func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	v, ok := h.sessions.Load(cl.ID)
+	if !ok {
+		return false
+	}
+	s := v.(*session)
+	if Allowed(s.cred, topic, write) {
+		return true
+	}
+	h.log.Warn("mqtt: refused by ACL", slog.String("username", s.cred.Username),
+		slog.String("topic", topic), slog.Bool("publish", write))
+	return false
+}
+
+// OnPublish clears the retain flag of an edge's publish on any topic but
+// its status.
+func (h *hook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if !pk.FixedHeader.Retain || cl.Net.Inline {
+		return pk, nil
+	}
+	v, ok := h.sessions.Load(cl.ID)
+	if !ok {
+		pk.FixedHeader.Retain = false
+		return pk, nil
+	}
+	if s := v.(*session); !s.cred.Cloud {
+		t, err := vsync.ParseTopic(pk.TopicName)
+		if err != nil || !t.Kind.Retained() {
+			pk.FixedHeader.Retain = false
+		}
+	}
+	return pk, nil
+}
+
+// OnDisconnect forgets a client whose session ends with the connection.
+func (h *hook) OnDisconnect(cl *mochi.Client, _ error, expire bool) {
+	if expire && !cl.IsTakenOver() {
+		h.forget(cl)
+	}
+}
+
+// OnClientExpired forgets a client whose persistent session expired.
+func (h *hook) OnClientExpired(cl *mochi.Client) { h.forget(cl) }
+
+// forget removes cl's session unless a newer client with its id replaced it.
+func (h *hook) forget(cl *mochi.Client) {
+	if v, ok := h.sessions.Load(cl.ID); ok && v.(*session).client == cl {
+		h.sessions.CompareAndDelete(cl.ID, v)
+	}
+}
+
+// Allowed reports whether a client with credential c may publish (write) or
+// subscribe to topic: the cloud anything; an edge only the topics of its
+// own in the protocol/sync layout, as the package doc lists.
+func Allowed(c Credential, topic string, write bool) bool {
+	if c.Cloud {
+		return true
+	}
+	t, err := vsync.ParseTopic(topic)
+	if err != nil || t.Tenant != c.Tenant {
+		return false
+	}
+	if write {
+		return t.Kind.Publisher() == vsync.SideEdge && t.Edge == c.Edge
+	}
+	if t.Kind.Publisher() != vsync.SideCloud {
+		return false
+	}
+	if t.Kind == vsync.TopicState {
+		return t.Site == c.Site
+	}
+	return t.Edge == c.Edge
+}
