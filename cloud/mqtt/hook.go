@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	gosync "sync"
 	"time"
@@ -83,6 +84,13 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 	return true
 }
 
+// dummyHash is an argon2id hash, with the default parameters, of a password
+// nobody knows: unknown usernames are checked against it.
+var dummyHash = gosync.OnceValue(func() string {
+	h, _ := argon2id.CreateHash(rand.Text(), argon2id.DefaultParams) // fails only without randomness; then "" fails fast
+	return h
+})
+
 // authenticate returns the credential of username if password matches it.
 func (h *hook) authenticate(username string, password []byte) (Credential, error) {
 	unauthorized := &cloud.Error{Code: cloud.EUNAUTHORIZED, Message: "Bad MQTT username or password."}
@@ -92,6 +100,12 @@ func (h *hook) authenticate(username string, password []byte) (Credential, error
 	ctx, cancel := context.WithTimeout(h.ctx, authTimeout)
 	defer cancel()
 	cred, err := h.creds.Credential(ctx, username)
+	if cloud.ErrorCode(err) == cloud.ENOTFOUND {
+		// Spend the time a password check takes, so that the answer's delay
+		// does not tell which usernames exist.
+		_, _ = argon2id.ComparePasswordAndHash(string(password), dummyHash())
+		return Credential{}, unauthorized
+	}
 	if err != nil {
 		return Credential{}, err
 	}
