@@ -115,7 +115,7 @@ func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetAction(w http.ResponseWriter, r *http.Request) {
-	serveGet(s, w, r, s.ActionService.FindActionByID, actionVersion)
+	serveGet(s, w, r, s.ActionService.FindActionByID)
 }
 
 func (s *Server) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +125,7 @@ func (s *Server) handleUpdateAction(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Action, error) {
 		return s.ActionService.UpdateAction(ctx, id, v, req.ActionUpdate)
-	}, actionVersion)
+	})
 }
 
 func (s *Server) handleAdvanceAction(w http.ResponseWriter, r *http.Request) {

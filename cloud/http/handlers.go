@@ -85,7 +85,7 @@ func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetOperator(w http.ResponseWriter, r *http.Request) {
-	serveGet(s, w, r, s.OperatorService.FindOperatorByID, operatorVersion)
+	serveGet(s, w, r, s.OperatorService.FindOperatorByID)
 }
 
 func (s *Server) handleUpdateOperator(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +95,7 @@ func (s *Server) handleUpdateOperator(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Operator, error) {
 		return s.OperatorService.UpdateOperator(ctx, id, v, req.OperatorUpdate)
-	}, operatorVersion)
+	})
 }
 
 // editRequest parses the id, the body and the version of a PATCH.
@@ -135,7 +135,7 @@ func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request) {
-	serveGet(s, w, r, s.SiteService.FindSiteByID, siteVersion)
+	serveGet(s, w, r, s.SiteService.FindSiteByID)
 }
 
 func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
@@ -145,7 +145,7 @@ func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Site, error) {
 		return s.SiteService.UpdateSite(ctx, id, v, req.SiteUpdate)
-	}, siteVersion)
+	})
 }
 
 func (s *Server) handleListGates(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +181,7 @@ func (s *Server) handleCreateGate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetGate(w http.ResponseWriter, r *http.Request) {
-	serveGet(s, w, r, s.SiteService.FindGateByID, gateVersion)
+	serveGet(s, w, r, s.SiteService.FindGateByID)
 }
 
 func (s *Server) handleUpdateGate(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +191,7 @@ func (s *Server) handleUpdateGate(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Gate, error) {
 		return s.SiteService.UpdateGate(ctx, id, v, req.GateUpdate)
-	}, gateVersion)
+	})
 }
 
 // CRM configuration.
@@ -226,7 +226,7 @@ func (s *Server) handleUpdateActionType(w http.ResponseWriter, r *http.Request) 
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.ActionType, error) {
 		return s.CRMService.UpdateActionType(ctx, id, v, req.ActionTypeUpdate)
-	}, actionTypeVersion)
+	})
 }
 
 func (s *Server) handleCreateOutcome(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +254,7 @@ func (s *Server) handleUpdateOutcome(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Outcome, error) {
 		return s.CRMService.UpdateOutcome(ctx, id, v, req.OutcomeUpdate)
-	}, outcomeVersion)
+	})
 }
 
 func (s *Server) handleCreateStatus(w http.ResponseWriter, r *http.Request) {

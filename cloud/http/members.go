@@ -68,7 +68,7 @@ func (s *Server) handleCreateMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGetMember(w http.ResponseWriter, r *http.Request) {
-	serveGet(s, w, r, s.MemberService.FindMemberByID, memberVersion)
+	serveGet(s, w, r, s.MemberService.FindMemberByID)
 }
 
 func (s *Server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +78,7 @@ func (s *Server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Member, error) {
 		return s.MemberService.UpdateMember(ctx, id, v, req.MemberUpdate)
-	}, memberVersion)
+	})
 }
 
 func (s *Server) handleArchiveMember(w http.ResponseWriter, r *http.Request) {
@@ -337,7 +337,7 @@ func (s *Server) handleUpdateCredential(w http.ResponseWriter, r *http.Request) 
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Credential, error) {
 		return s.MemberService.UpdateCredential(ctx, id, v, req.CredentialUpdate)
-	}, credentialVersion)
+	})
 }
 
 func (s *Server) handleListMemberships(w http.ResponseWriter, r *http.Request) {
@@ -376,7 +376,7 @@ func (s *Server) handleUpdateMembership(w http.ResponseWriter, r *http.Request) 
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Membership, error) {
 		return s.MemberService.UpdateMembership(ctx, id, v, req.MembershipUpdate)
-	}, membershipVersion)
+	})
 }
 
 // Instalments and bookings.
@@ -420,7 +420,7 @@ func (s *Server) handleUpdateInstalment(w http.ResponseWriter, r *http.Request) 
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Instalment, error) {
 		return s.MemberService.UpdateInstalment(ctx, id, v, req.InstalmentUpdate)
-	}, instalmentVersion)
+	})
 }
 
 func (s *Server) handleListBookings(w http.ResponseWriter, r *http.Request) {
@@ -481,7 +481,7 @@ func (s *Server) handleUpdateBooking(w http.ResponseWriter, r *http.Request) {
 	}
 	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Booking, error) {
 		return s.MemberService.UpdateBooking(ctx, id, v, req.BookingUpdate)
-	}, bookingVersion)
+	})
 }
 
 func (s *Server) handleMemberAccess(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,7 @@ import (
 
 // serveGet serves GET …/{id}: the entity find returns for the id, with its
 // version as ETag.
-func serveGet[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error), version func(T) int) {
+func serveGet[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error)) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		s.fail(w, r, err)
@@ -23,7 +23,7 @@ func serveGet[T any](s *Server, w http.ResponseWriter, r *http.Request, find fun
 		s.fail(w, r, err)
 		return
 	}
-	writeVersioned(w, http.StatusOK, version(v), v)
+	writeVersioned(w, http.StatusOK, v.RowVersion(), v)
 }
 
 // serveListOf serves GET …/{id}/things: every item list returns for the id,
@@ -56,8 +56,8 @@ func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, list fu
 // embedded, with an optional "version" at *bodyVersion (see editRequest).
 // apply makes the edit once req is decoded; the edited entity is written
 // with its version as ETag.
-func serveUpdate[T any](s *Server, w http.ResponseWriter, r *http.Request, req any, bodyVersion **int,
-	apply func(ctx context.Context, id int64, version int) (T, error), version func(T) int) {
+func serveUpdate[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, req any, bodyVersion **int,
+	apply func(ctx context.Context, id int64, version int) (T, error)) {
 	id, v, err := s.editRequest(w, r, req, bodyVersion)
 	if err != nil {
 		s.fail(w, r, err)
@@ -68,22 +68,8 @@ func serveUpdate[T any](s *Server, w http.ResponseWriter, r *http.Request, req a
 		s.fail(w, r, err)
 		return
 	}
-	writeVersioned(w, http.StatusOK, version(x), x)
+	writeVersioned(w, http.StatusOK, x.RowVersion(), x)
 }
-
-// Versions of the entities, for their ETags.
-
-func operatorVersion(o *cloud.Operator) int     { return o.Version }
-func siteVersion(s *cloud.Site) int             { return s.Version }
-func gateVersion(g *cloud.Gate) int             { return g.Version }
-func memberVersion(m *cloud.Member) int         { return m.Version }
-func credentialVersion(c *cloud.Credential) int { return c.Version }
-func membershipVersion(m *cloud.Membership) int { return m.Version }
-func instalmentVersion(i *cloud.Instalment) int { return i.Version }
-func bookingVersion(b *cloud.Booking) int       { return b.Version }
-func actionTypeVersion(t *cloud.ActionType) int { return t.Version }
-func outcomeVersion(o *cloud.Outcome) int       { return o.Version }
-func actionVersion(a *cloud.Action) int         { return a.Version }
 
 // query reads a request's query parameters, keeping the first error: once
 // one parameter is invalid the others read as zero.

@@ -67,11 +67,7 @@ func (s *MemberService) UpdateInstalment(ctx context.Context, id int64, version 
 	var in *cloud.Instalment
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if in, err = scanInstalment(tx.QueryRow(ctx, `SELECT `+instalmentCols+` FROM instalments WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tx.tenant(), id)); err != nil {
-			return notFound(err, "Instalment")
-		}
-		if err := checkVersion("instalment", in.Version, version); err != nil {
+		if in, err = lockVersioned(ctx, tx, "instalments", instalmentCols, id, "Instalment", version, scanInstalment); err != nil {
 			return err
 		}
 		upd.Apply(in)
@@ -175,11 +171,7 @@ func (s *MemberService) UpdateBooking(ctx context.Context, id int64, version int
 	var b *cloud.Booking
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if b, err = scanBooking(tx.QueryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-			tx.tenant(), id)); err != nil {
-			return notFound(err, "Booking")
-		}
-		if err := checkVersion("booking", b.Version, version); err != nil {
+		if b, err = lockVersioned(ctx, tx, "bookings", bookingCols, id, "Booking", version, scanBooking); err != nil {
 			return err
 		}
 		upd.Apply(b)

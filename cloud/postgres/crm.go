@@ -244,10 +244,7 @@ func (s *CRMService) UpdateActionType(ctx context.Context, id int64, version int
 	var t *cloud.ActionType
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if t, err = scanActionType(tx.QueryRow(ctx, `SELECT `+actionTypeCols+` FROM action_types WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Action type")
-		}
-		if err := checkVersion("action type", t.Version, version); err != nil {
+		if t, err = lockVersioned(ctx, tx, "action_types", actionTypeCols, id, "Action type", version, scanActionType); err != nil {
 			return err
 		}
 		upd.Apply(t)
@@ -290,10 +287,7 @@ func (s *CRMService) UpdateOutcome(ctx context.Context, id int64, version int, u
 	var o *cloud.Outcome
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if o, err = scanOutcome(tx.QueryRow(ctx, `SELECT `+outcomeCols+` FROM outcomes WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Outcome")
-		}
-		if err := checkVersion("outcome", o.Version, version); err != nil {
+		if o, err = lockVersioned(ctx, tx, "outcomes", outcomeCols, id, "Outcome", version, scanOutcome); err != nil {
 			return err
 		}
 		if upd.Name != nil {

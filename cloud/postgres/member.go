@@ -333,10 +333,7 @@ func (s *MemberService) UpdateCredential(ctx context.Context, id int64, version 
 	var c *cloud.Credential
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = scanCredential(tx.QueryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Credential")
-		}
-		if err := checkVersion("credential", c.Version, version); err != nil {
+		if c, err = lockVersioned(ctx, tx, "credentials", credentialCols, id, "Credential", version, scanCredential); err != nil {
 			return err
 		}
 		if upd.Label != nil {
@@ -430,10 +427,7 @@ func (s *MemberService) UpdateMembership(ctx context.Context, id int64, version 
 	var ms *cloud.Membership
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if ms, err = scanMembership(tx.QueryRow(ctx, `SELECT `+membershipCols+` FROM memberships WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Membership")
-		}
-		if err := checkVersion("membership", ms.Version, version); err != nil {
+		if ms, err = lockVersioned(ctx, tx, "memberships", membershipCols, id, "Membership", version, scanMembership); err != nil {
 			return err
 		}
 		upd.Apply(ms)

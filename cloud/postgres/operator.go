@@ -216,11 +216,7 @@ func (s *OperatorService) UpdateOperator(ctx context.Context, id int64, version 
 	var o *cloud.Operator
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		o, err = scanOperator(tx.QueryRow(ctx, `SELECT `+operatorCols+` FROM operators WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id))
-		if err != nil {
-			return notFound(err, "Operator")
-		}
-		if err := checkVersion("operator", o.Version, version); err != nil {
+		if o, err = lockVersioned(ctx, tx, "operators", operatorCols, id, "Operator", version, scanOperator); err != nil {
 			return err
 		}
 		if upd.Name != nil {

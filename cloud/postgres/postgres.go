@@ -230,6 +230,18 @@ func notFound(err error, kind string) error {
 	return err
 }
 
+// lockVersioned reads row id of table FOR UPDATE and checks that the caller
+// edits the version it read: the first step of every optimistic update.
+// kind names the entity in errors ("Credential").
+func lockVersioned[T cloud.Versioned](ctx context.Context, tx *Tx, table, cols string, id int64, kind string, version int,
+	scan func(pgx.Row) (T, error)) (T, error) {
+	v, err := scan(tx.QueryRow(ctx, `SELECT `+cols+` FROM `+table+` WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id))
+	if err != nil {
+		return v, notFound(err, kind)
+	}
+	return v, checkVersion(strings.ToLower(kind), v.RowVersion(), version)
+}
+
 // checkVersion returns EPRECONDITION when the caller's version is stale.
 func checkVersion(kind string, stored, given int) error {
 	if stored != given {

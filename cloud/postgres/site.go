@@ -85,10 +85,7 @@ func (s *SiteService) UpdateSite(ctx context.Context, id int64, version int, upd
 	var site *cloud.Site
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if site, err = scanSite(tx.QueryRow(ctx, `SELECT `+siteCols+` FROM sites WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Site")
-		}
-		if err := checkVersion("site", site.Version, version); err != nil {
+		if site, err = lockVersioned(ctx, tx, "sites", siteCols, id, "Site", version, scanSite); err != nil {
 			return err
 		}
 		if upd.Name != nil {
@@ -166,10 +163,7 @@ func (s *SiteService) UpdateGate(ctx context.Context, id int64, version int, upd
 	var g *cloud.Gate
 	err := s.db.inTx(ctx, func(tx *Tx) error {
 		var err error
-		if g, err = scanGate(tx.QueryRow(ctx, `SELECT `+gateCols+` FROM gates WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tx.tenant(), id)); err != nil {
-			return notFound(err, "Gate")
-		}
-		if err := checkVersion("gate", g.Version, version); err != nil {
+		if g, err = lockVersioned(ctx, tx, "gates", gateCols, id, "Gate", version, scanGate); err != nil {
 			return err
 		}
 		if upd.Name != nil {
