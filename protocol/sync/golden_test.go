@@ -68,6 +68,15 @@ var goldenCases = []struct {
 		},
 		Deletes: []MemberRef{900},
 	}},
+	{name: "delta-policy", msg: &Delta{
+		Header:  Header{Tenant: "fitclub", Site: "7", Seq: 43, Time: t0},
+		Version: 102,
+		Prev:    101,
+		Policy: &OfflinePolicy{Limits: []OfflineLimit{
+			{Rule: RuleBlock, Mode: FailClosed, After: 24 * 3600},
+			{Rule: RuleMembership, Mode: FailOpen, After: 72 * 3600},
+		}},
+	}, sign: true},
 	{name: "delta-catchup", msg: &Delta{
 		Header:  Header{Tenant: "fitclub", Site: "7", Edge: "gate-1", Time: t0},
 		Version: 101,

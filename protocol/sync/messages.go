@@ -156,6 +156,9 @@ type Delta struct {
 	Prev    uint64      `cbor:"2,keyasint"`
 	Upserts []Record    `cbor:"3,keyasint,omitempty"`
 	Deletes []MemberRef `cbor:"4,keyasint,omitempty"`
+	// Policy, when set, replaces the site's offline policy at Version; nil
+	// leaves it as it was.
+	Policy *OfflinePolicy `cbor:"5,keyasint,omitempty"`
 }
 
 // Kind returns KindDelta.
@@ -174,6 +177,9 @@ func (d *Delta) validate() error {
 	}
 	if err := maxLen("upserts and deletes", len(d.Upserts)+len(d.Deletes), MaxRecords); err != nil {
 		return err
+	}
+	if err := d.Policy.validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	seen, err := validateRecords(d.Upserts, "upserts")
 	if err != nil {
@@ -269,6 +275,9 @@ type Snapshot struct {
 	// Chunks is the number of chunks, at least 1.
 	Chunks  uint32   `cbor:"4,keyasint"`
 	Records []Record `cbor:"5,keyasint,omitempty"`
+	// Policy is the site's offline policy at Version, carried by chunk 0
+	// only; nil there means the site has none.
+	Policy *OfflinePolicy `cbor:"6,keyasint,omitempty"`
 }
 
 // Kind returns KindSnapshot.
@@ -288,6 +297,11 @@ func (s *Snapshot) validate() error {
 		return fmt.Errorf("%d chunks, want 1 to %d", s.Chunks, MaxChunks)
 	case s.Chunk >= s.Chunks:
 		return fmt.Errorf("chunk %d of %d", s.Chunk, s.Chunks)
+	case s.Policy != nil && s.Chunk != 0:
+		return fmt.Errorf("policy in chunk %d: only chunk 0 carries it", s.Chunk)
+	}
+	if err := s.Policy.validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	if err := maxLen("records", len(s.Records), MaxRecords); err != nil {
 		return err
@@ -474,8 +488,8 @@ func (d Decision) String() string {
 // format.
 type Reason uint8
 
-// The reasons. A grant has ReasonNone or ReasonMessage, a denial one of the
-// others.
+// The reasons. A grant has ReasonNone, ReasonMessage or ReasonStaleOpen, a
+// denial one of the others.
 const (
 	ReasonNone              Reason = 0  // granted, nothing to say; or not a passage
 	ReasonMessage           Reason = 1  // granted with an action's message (Event.Action)
@@ -487,7 +501,9 @@ const (
 	ReasonWrongSite         Reason = 7  // the membership is not valid at this site
 	ReasonWrongDevice       Reason = 8  // the membership does not open this device type
 	ReasonReaderFault       Reason = 9  // the edge could not decide (unreadable card, internal error)
-	maxReason               Reason = 10 // first unknown
+	ReasonStale             Reason = 10 // a fail-closed offline rule denied: the cache is older than its limit
+	ReasonStaleOpen         Reason = 11 // granted by a fail-open offline rule: the cache is older than its limit
+	maxReason               Reason = 12 // first unknown
 )
 
 var reasonNames = [...]string{
@@ -501,7 +517,12 @@ var reasonNames = [...]string{
 	ReasonWrongSite:         "wrong-site",
 	ReasonWrongDevice:       "wrong-device",
 	ReasonReaderFault:       "reader-fault",
+	ReasonStale:             "stale",
+	ReasonStaleOpen:         "stale-open",
 }
+
+// grants reports whether r is a reason of a grant.
+func (r Reason) grants() bool { return r == ReasonNone || r == ReasonMessage || r == ReasonStaleOpen }
 
 // Valid reports whether r is a known reason.
 func (r Reason) Valid() bool { return r < maxReason }
@@ -604,9 +625,9 @@ func (ev *Event) validate() error {
 	switch {
 	case ev.Command != 0:
 		return fmt.Errorf("passage with command %d", ev.Command)
-	case ev.Decision == DecisionGrant && ev.Reason != ReasonNone && ev.Reason != ReasonMessage:
+	case ev.Decision == DecisionGrant && !ev.Reason.grants():
 		return fmt.Errorf("grant with reason %s", ev.Reason)
-	case ev.Decision == DecisionDeny && (ev.Reason == ReasonNone || ev.Reason == ReasonMessage):
+	case ev.Decision == DecisionDeny && ev.Reason.grants():
 		return fmt.Errorf("deny with reason %s", ev.Reason)
 	case ev.Decision != DecisionGrant && ev.Decision != DecisionDeny:
 		return fmt.Errorf("passage with decision %s", ev.Decision)

@@ -32,6 +32,21 @@ func TestValidate(t *testing.T) {
 		{"valid delta", func() Message { return validDelta() }, ""},
 		{"empty delta", func() Message { d := validDelta(); d.Upserts, d.Deletes = nil, nil; return d }, ""},
 		{"delta with edge", func() Message { d := validDelta(); d.Edge = "gate-1"; return d }, ""},
+		{"delta with policy", func() Message { d := validDelta(); d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleBlock, FailClosed, 60}}}; return d }, ""},
+		{"delta with empty policy", func() Message { d := validDelta(); d.Policy = &OfflinePolicy{}; return d }, ""},
+		{"policy rule twice", func() Message {
+			d := validDelta()
+			d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleBlock, FailClosed, 60}, {RuleBlock, FailOpen, 60}}}
+			return d
+		}, "policy: limits[1]: rule block twice"},
+		{"policy unknown rule", func() Message { d := validDelta(); d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{9, FailOpen, 60}}}; return d }, "limits[0]: unknown rule 9"},
+		{"policy unknown mode", func() Message { d := validDelta(); d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleSuspended, 0, 60}}}; return d }, "(suspended): unknown mode 0"},
+		{"policy after 0", func() Message { d := validDelta(); d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleCredential, FailOpen, 0}}}; return d }, "after 0 s"},
+		{"policy after too long", func() Message {
+			d := validDelta()
+			d.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleCredential, FailOpen, MaxOfflineAfter + 1}}}
+			return d
+		}, "want 1 to 2592000"},
 		{"no tenant", func() Message { d := validDelta(); d.Tenant = ""; return d }, "tenant: invalid id: empty"},
 		{"no site", func() Message { d := validDelta(); d.Site = ""; return d }, "no site"},
 		{"hostile edge", func() Message { d := validDelta(); d.Edge = "#"; return d }, `edge: invalid id "#"`},
@@ -101,6 +116,17 @@ func TestValidate(t *testing.T) {
 		{"snapshot chunk out of range", func() Message { s := goldenMsg("snapshot").(*Snapshot); s.Chunk = 3; return s }, "chunk 3 of 3"},
 		{"snapshot of no chunks", func() Message { s := goldenMsg("snapshot").(*Snapshot); s.Chunks, s.Chunk = 0, 0; return s }, "0 chunks"},
 		{"snapshot id 0", func() Message { s := goldenMsg("snapshot").(*Snapshot); s.ID = 0; return s }, "id 0"},
+		{"snapshot policy in chunk 1", func() Message {
+			s := goldenMsg("snapshot").(*Snapshot)
+			s.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleBlock, FailOpen, 60}}}
+			return s
+		}, "policy in chunk 1"},
+		{"snapshot policy in chunk 0", func() Message {
+			s := goldenMsg("snapshot").(*Snapshot)
+			s.Chunk = 0
+			s.Policy = &OfflinePolicy{Limits: []OfflineLimit{{RuleBlock, FailOpen, 60}}}
+			return s
+		}, ""},
 
 		{"catchup without edge", func() Message { c := goldenMsg("catchup").(*CatchUp); c.Edge = ""; return c }, "no edge"},
 
@@ -125,6 +151,13 @@ func TestValidate(t *testing.T) {
 		{"event unknown reason", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Reason = 200; return e }, "unknown reason 200"},
 		{"grant with deny reason", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Reason = ReasonSuspended; return e }, "grant with reason suspended"},
 		{"deny without reason", func() Message { e := goldenMsg("events").(*Events); e.Events[2].Reason = ReasonNone; return e }, "deny with reason none"},
+		{"grant stale-open", func() Message {
+			e := goldenMsg("events").(*Events)
+			e.Events[0].Reason, e.Events[0].Action = ReasonStaleOpen, 0
+			return e
+		}, ""},
+		{"deny stale-open", func() Message { e := goldenMsg("events").(*Events); e.Events[2].Reason = ReasonStaleOpen; return e }, "deny with reason stale-open"},
+		{"deny stale", func() Message { e := goldenMsg("events").(*Events); e.Events[2].Reason, e.Events[2].Action = ReasonStale, 0; return e }, ""},
 		{"passage without decision", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Decision = DecisionNone; return e }, "passage with decision none"},
 		{"blocked without action", func() Message { e := goldenMsg("events").(*Events); e.Events[1].Action = 0; return e }, "reason blocked with action 0"},
 		{"passage without credential", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Credential = CredentialKey{}; return e }, "without credential"},

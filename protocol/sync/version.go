@@ -17,4 +17,7 @@ package sync
 //   - 1 (2026-11-25): first version: state deltas and snapshots, catch-up,
 //     birth and status, passage event batches and acks, edge commands;
 //     envelope with room for an Ed25519 signature.
-const ProtocolVersion = 1
+//   - 2 (2026-11-26): the site's OfflinePolicy in Delta.Policy and
+//     Snapshot.Policy; reasons stale and stale-open. Cloud messages are
+//     signed.
+const ProtocolVersion = 2
