@@ -441,6 +441,7 @@ const (
 	EventDoorForced    EventKind = 4 // the door or gate opened without a grant
 	EventDoorHeld      EventKind = 5 // the door or gate stayed open too long
 	EventRemoteOpen    EventKind = 6 // opened by a CmdOpen command
+	EventCommandDone   EventKind = 7 // a CmdShow or CmdResync carried out (Reader empty for a resync)
 )
 
 var eventNames = [...]string{
@@ -450,6 +451,7 @@ var eventNames = [...]string{
 	EventDoorForced:    "door-forced",
 	EventDoorHeld:      "door-held",
 	EventRemoteOpen:    "remote-open",
+	EventCommandDone:   "command-done",
 }
 
 // Valid reports whether k is a known event kind.
@@ -563,7 +565,8 @@ type Event struct {
 	Reason   Reason    `cbor:"8,keyasint,omitempty"`
 	// Action is the CRM action whose message was shown or that blocked.
 	Action uint64 `cbor:"9,keyasint,omitempty"`
-	// Command is the id of the command a EventRemoteOpen carried out.
+	// Command is the id of the command an EventRemoteOpen or
+	// EventCommandDone carried out: the edge's acknowledgement of it.
 	Command uint64 `cbor:"10,keyasint,omitempty"`
 }
 
@@ -610,14 +613,14 @@ func (ev *Event) validate() error {
 	case !ev.Reason.Valid():
 		return fmt.Errorf("unknown reason %d", ev.Reason)
 	}
-	if err := ValidateID(ev.Reader); err != nil {
-		return fmt.Errorf("reader: %w", err)
+	if err := needID("reader", ev.Reader, ev.Kind != EventCommandDone); err != nil {
+		return err
 	}
 	if ev.Kind != EventPassage {
 		if ev.Decision != DecisionNone || ev.Reason != ReasonNone || !ev.Credential.IsZero() || ev.Member != 0 || ev.Action != 0 {
 			return fmt.Errorf("%s with passage fields", ev.Kind)
 		}
-		if (ev.Kind == EventRemoteOpen) != (ev.Command != 0) {
+		if (ev.Kind == EventRemoteOpen || ev.Kind == EventCommandDone) != (ev.Command != 0) {
 			return fmt.Errorf("%s with command %d", ev.Kind, ev.Command)
 		}
 		return nil
@@ -689,7 +692,8 @@ func (op CommandOp) String() string {
 // while the edge was offline.
 type Command struct {
 	Header `cbor:"-"`
-	// ID is the cloud's non-zero command id; an EventRemoteOpen names it.
+	// ID is the cloud's non-zero command id; the EventRemoteOpen or
+	// EventCommandDone that acknowledges it names it.
 	ID uint64    `cbor:"1,keyasint"`
 	Op CommandOp `cbor:"2,keyasint"`
 	// Reader is the reader to act on, for CmdOpen and CmdShow.

@@ -163,6 +163,19 @@ func TestValidate(t *testing.T) {
 		{"passage without credential", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Credential = CredentialKey{}; return e }, "without credential"},
 		{"reader event with decision", func() Message { e := goldenMsg("events").(*Events); e.Events[3].Decision = DecisionGrant; return e }, "reader-offline with passage fields"},
 		{"remote open without command", func() Message { e := goldenMsg("events").(*Events); e.Events[4].Command = 0; return e }, "remote-open with command 0"},
+		{"event without reader", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Reader = ""; return e }, "no reader"},
+		{"resync done without reader", func() Message {
+			e := goldenMsg("events").(*Events)
+			e.Events = e.Events[:1]
+			e.Events[0] = Event{Seq: e.Events[0].Seq, Time: t0, Kind: EventCommandDone, Command: 9}
+			return e
+		}, ""},
+		{"command done without command", func() Message {
+			e := goldenMsg("events").(*Events)
+			e.Events = e.Events[:1]
+			e.Events[0] = Event{Seq: e.Events[0].Seq, Time: t0, Kind: EventCommandDone, Reader: "in-1"}
+			return e
+		}, "command-done with command 0"},
 		{"event hostile reader", func() Message { e := goldenMsg("events").(*Events); e.Events[0].Reader = "in 1"; return e }, "reader: invalid id"},
 		{"events boot 0", func() Message { e := goldenMsg("events").(*Events); e.Boot = 0; return e }, "boot id 0"},
 

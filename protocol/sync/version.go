@@ -18,6 +18,6 @@ package sync
 //     birth and status, passage event batches and acks, edge commands;
 //     envelope with room for an Ed25519 signature.
 //   - 2 (2026-11-26): the site's OfflinePolicy in Delta.Policy and
-//     Snapshot.Policy; reasons stale and stale-open. Cloud messages are
+//     Snapshot.Policy; reasons stale and stale-open; event command-done. Cloud messages are
 //     signed.
 const ProtocolVersion = 2
