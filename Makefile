@@ -80,6 +80,10 @@ test-arm: ## run the edge's and protocol's tests under qemu-user for linux/arm64
 
 DEMO_DIR := /tmp/varco-demo
 
+.PHONY: demo
+demo: build ## the whole system: cloud, embedded broker, edge, two simulated readers; a member blocked, then let in (STAY=1 keeps it running)
+	bin/varco-demo $(if $(STAY),--stay)
+
 .PHONY: demo-edge
 demo-edge: build ## varco-edge on two simulated readers: members pass, one is stopped by a CRM action
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)

@@ -1,0 +1,167 @@
+// Package demo is varco's one-command demo (make demo): it starts
+// varco-cloud with its embedded MQTT broker on a PostgreSQL database, seeds
+// a club through the API, starts two simulated OSDP readers on a
+// pseudo-terminal (varco-sim) and varco-edge on that line, then tells the
+// story the product exists for: a member passes; staff create a
+// message-and-block CRM action; the member is stopped at the turnstile with
+// its text; staff close it; the member passes again. Every step is checked:
+// the demo fails, with the logs' tails, if the system does not do what the
+// story says.
+//
+// It uses only the programs' real interfaces: the cloud's HTTP API, the
+// edge's configuration file and its /healthz, and the readers' OSDP line.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"varco.dev/firmware-sim/scenario"
+	"varco.dev/firmware-sim/sim"
+)
+
+// Config configures a demo run.
+type Config struct {
+	// BinDir holds varco-cloud and varco-edge (make build puts them in bin/).
+	BinDir string
+	// WorkDir is where the demo keeps its files (configs, caches, logs); it
+	// is emptied at start.
+	WorkDir string
+	// AdminURL is a PostgreSQL URL with the right to create databases.
+	AdminURL string
+	// Stay keeps everything running after the story, until ctx is done
+	// (Ctrl-C), for a look at the API, the edge's /metrics and the logs.
+	Stay bool
+	Out  io.Writer
+}
+
+// Run runs the demo and stops everything it started before it returns,
+// also when ctx is cancelled midway.
+func Run(ctx context.Context, cfg Config) (err error) {
+	d := &run{cfg: cfg, out: cfg.Out}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := d.cleanup(cctx); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		for _, p := range d.procs {
+			fmt.Fprintf(d.out, "\n%s's log (%s) ends with:\n%s\n", p.name, p.log, tail(p.log, 20))
+		}
+	}()
+	if err := d.prepare(ctx); err != nil {
+		return err
+	}
+	if err := d.story(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if cfg.Stay {
+		d.say("everything keeps running: the API on %s, the edge's /metrics on http://%s/metrics; Ctrl-C stops it all", d.api.base, d.edgeHTTP)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// run is the state of one demo run.
+type run struct {
+	cfg      Config
+	out      io.Writer
+	step     int
+	cleanups []func(context.Context) error // in the order of what they undo
+	procs    []*process
+
+	api      *api
+	edgeHTTP string
+	club     club
+	sim      *sim.Sim
+	runner   *scenario.Runner
+}
+
+// heading starts a numbered step of the story.
+func (d *run) heading(format string, args ...any) {
+	d.step++
+	fmt.Fprintf(d.out, "\n[%d] %s\n", d.step, fmt.Sprintf(format, args...))
+}
+
+// say prints a line under the current step.
+func (d *run) say(format string, args ...any) {
+	fmt.Fprintf(d.out, "    %s\n", fmt.Sprintf(format, args...))
+}
+
+// onCleanup registers f to run at cleanup, before what was registered earlier.
+func (d *run) onCleanup(f func(context.Context) error) { d.cleanups = append(d.cleanups, f) }
+
+func (d *run) cleanup(ctx context.Context) error {
+	if len(d.cleanups) > 0 {
+		fmt.Fprintf(d.out, "\nstopping: ")
+	}
+	var errs []error
+	for i := len(d.cleanups) - 1; i >= 0; i-- {
+		errs = append(errs, d.cleanups[i](ctx))
+	}
+	if len(d.cleanups) > 0 {
+		fmt.Fprintln(d.out, "done, nothing left running.")
+	}
+	d.cleanups = nil
+	return errors.Join(errs...)
+}
+
+// startProcess starts a program from BinDir and stops it at cleanup.
+func (d *run) startProcess(name string, args, env []string) (*process, error) {
+	bin := filepath.Join(d.cfg.BinDir, name)
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%s is missing (%w): run `make build` first, or `make demo`, which builds", bin, err)
+	}
+	p, err := start(name, bin, args, env, d.cfg.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	d.procs = append(d.procs, p)
+	d.onCleanup(func(context.Context) error {
+		fmt.Fprintf(d.out, "%s ", name)
+		return p.stop(10 * time.Second)
+	})
+	return p, nil
+}
+
+// waitFor polls cond every interval until it returns true, an error, or
+// timeout passes; what names the awaited thing in the error. The processes
+// are checked too: a crashed cloud or edge ends the wait at once.
+func (d *run) waitFor(ctx context.Context, what string, timeout, interval time.Duration, cond func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		for _, p := range d.procs {
+			if err := p.exited(); err != nil {
+				return fmt.Errorf("waiting for %s: %w", what, err)
+			}
+		}
+		ok, err := cond(ctx)
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%s did not happen within %v: %w", what, timeout, last)
+			}
+			return fmt.Errorf("%s did not happen within %v", what, timeout)
+		case <-time.After(interval):
+		}
+	}
+}
