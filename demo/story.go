@@ -120,7 +120,7 @@ func (d *run) seed(ctx context.Context) error {
 	}
 	if c.blockType, err = a.create(ctx, "/api/v1/crm/action-types", map[string]any{
 		"name": "Medical certificate", "colour": "#C62828", "active": true,
-		"description": "The member's medical certificate has expired: reception checks the new one.",
+		"description":   "The member's medical certificate has expired: reception checks the new one.",
 		"access_action": "message_block", "device_types": []string{"entrance"}, "display_message": blockText,
 	}); err != nil {
 		return err
