@@ -41,9 +41,19 @@
 //	varco/v1/{tenant}/edge/{edge}/cmd      Command          cloud      that edge               1   no
 //
 // QoS 1 everywhere: every receiver is idempotent (delta versions, event
-// sequences, command ids). The cloud subscribes with TopicKind.Filter behind
-// a shared subscription; edges use persistent sessions so that QoS 1
-// messages wait for them across short disconnects.
+// sequences, command ids). The cloud subscribes with TopicKind.Filter. Both
+// sides connect with clean sessions: nothing depends on a broker keeping
+// messages for an absent client. An edge that was away learns what it missed
+// from versions, not from a broker queue: its Birth carries its cache
+// version and the cloud answers with the deltas (or a snapshot) since; its
+// journal holds every event until an Ack covers it and is sent again after a
+// reconnect; a command that waited is dropped once expired. So a broker
+// restart, a session expiry or a switch to another broker loses nothing.
+//
+// Every message the cloud sends (Delta, Snapshot, Ack, Command) is signed
+// with its tenant's Ed25519 key (Envelope.Sign); an edge verifies it with the
+// public keys of its configuration and drops anything unsigned or forged, so
+// a compromised broker can neither open a gate nor change a cache.
 //
 // # Encoding
 //
