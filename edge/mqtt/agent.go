@@ -19,15 +19,23 @@
 // (an offline Status is its last will, and is published on a clean stop
 // too); subscribes its site's state topic and its own sync, ack and cmd
 // topics; and sends the journal again from the last acknowledged event.
-// Received messages that are malformed, on a topic that is not the agent's,
-// or of another tenant, site or edge are counted (Stats), logged and
-// dropped. Commands are handed to the daemon on Commands, not carried out
-// here.
+// Every message from the cloud must be signed (vsync.Envelope.Verify) by one
+// of the cloud's keys in Config.CloudKeys, so that whoever controls the
+// broker can neither change the cache nor open a gate: received messages
+// that are malformed, on a topic that is not the agent's, of another tenant,
+// site or edge, unsigned, signed by an unknown key or forged, and replays (a
+// snapshot nobody asked for or older than asked, a command already carried
+// out, expired or stamped in the future, an ack beyond the journal) are
+// counted by Reject reason (Stats, Config.Rejected), logged and dropped. A
+// delta needs no replay check of its own: one that is not newer than the
+// cache is skipped (vsync.Delta.Step). Commands are handed to the daemon on
+// Commands, not carried out here.
 package mqtt
 
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +56,10 @@ const (
 	DefaultPoll       = 5 * time.Second
 	DefaultAckTimeout = 30 * time.Second
 	DefaultCommands   = 16
+	// DefaultMaxClockSkew: a command stamped more than this ahead of the
+	// edge's clock is rejected, and one stamped more than this before the
+	// agent started is taken for a replay (see Agent.Commands).
+	DefaultMaxClockSkew = time.Minute
 )
 
 // Config configures an Agent.
@@ -58,6 +70,10 @@ type Config struct {
 	Username, Password string
 	// Tenant, Site and Edge are the edge's ids (vsync.ValidateID).
 	Tenant, Site, Edge string
+	// CloudKeys are the cloud's Ed25519 public keys by key id (several
+	// during a rotation); required. A message from the cloud is accepted
+	// only if one of them signed it.
+	CloudKeys map[string]ed25519.PublicKey
 	// Software is the edge's software version, sent in its Birth.
 	Software string
 	// Readers, if set, lists the edge's readers for its Birth.
@@ -87,6 +103,12 @@ type Config struct {
 	// Applied, when set, is called with the cache version after each delta
 	// or snapshot the agent applied (the daemon's metrics, tests).
 	Applied func(version uint64)
+	// Rejected, when set, is called with the reason of each received
+	// message the agent dropped (the daemon's metrics).
+	Rejected func(Reject)
+	// MaxClockSkew is how far ahead of the edge's clock a command may be
+	// stamped (default DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
 }
 
 // Stats counts what the agent did. Every field only grows.
@@ -109,16 +131,23 @@ type Stats struct {
 	Commands        uint64 // commands handed to the daemon
 	CommandsDropped uint64 // commands dropped because Commands was full
 
+	// Received messages rejected, by Reject reason.
 	Malformed  uint64 // payloads that do not decode or validate
 	WrongTopic uint64 // topics not the agent's, or a message not of its topic
 	Foreign    uint64 // messages of another tenant, site or edge
+	Unsigned   uint64 // messages without a signature
+	UnknownKey uint64 // signed by a key id not in CloudKeys
+	Forged     uint64 // a signature that does not verify
+	Replayed   uint64 // snapshots not asked for or older than asked; commands done, expired or older than the agent
+	Untimely   uint64 // commands without a time or stamped in the future
+	AckAhead   uint64 // acks beyond the journal's last event
 }
 
 // stats is Stats with atomic fields, written by the loop and read by Stats.
 type stats struct {
 	connects, applied, skipped, gaps, catchUps, snapLoaded, snapAborts, cacheErrs atomic.Uint64
 	eventsSent, batchesSent, acks, journalErrs, commands, commandsDropped         atomic.Uint64
-	malformed, wrongTopic, foreign                                                atomic.Uint64
+	rejected                                                                      [numRejects]atomic.Uint64
 }
 
 // Agent is the edge's sync agent. Create it with New, run it with Run.
@@ -133,6 +162,8 @@ type Agent struct {
 	resync   chan struct{}       // Resync; capacity 1
 	commands chan *vsync.Command // to the daemon
 	st       stats
+	started  time.Time                  // when New made the agent: older commands are replays
+	carried  map[uint64]vsync.Timestamp // ids of the commands handed over, until they expire; the loop's
 
 	// afterMessage, if set (tests), is called by the loop after each
 	// received message with its kind, 0 for one rejected before decoding.
@@ -154,6 +185,7 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
 	cfg.AckTimeout = cmp.Or(cfg.AckTimeout, DefaultAckTimeout)
 	cfg.Commands = cmp.Or(cfg.Commands, DefaultCommands)
+	cfg.MaxClockSkew = cmp.Or(cfg.MaxClockSkew, DefaultMaxClockSkew)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -164,6 +196,8 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 		return nil, errors.New("mqtt: no software version")
 	case cache == nil || journal == nil:
 		return nil, errors.New("mqtt: no cache or journal")
+	case len(cfg.CloudKeys) == 0:
+		return nil, errors.New("mqtt: no cloud keys: the agent could not tell the cloud's messages from anyone's")
 	case cfg.Batch < 1 || cfg.Window < 1 || cfg.Poll < 0 || cfg.AckTimeout < 0 || cfg.Commands < 0:
 		return nil, fmt.Errorf("mqtt: batch %d, window %d, poll %s, ack timeout %s, commands %d: want positive values",
 			cfg.Batch, cfg.Window, cfg.Poll, cfg.AckTimeout, cfg.Commands)
@@ -183,6 +217,14 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	name(&t.events, vsync.EventsTopic, cfg.Edge)
 	name(&t.birth, vsync.BirthTopic, cfg.Edge)
 	name(&t.status, vsync.StatusTopic, cfg.Edge)
+	for id, key := range cfg.CloudKeys {
+		if err := vsync.ValidateID(id); err != nil {
+			errs = append(errs, fmt.Errorf("cloud key id: %w", err))
+		}
+		if len(key) != ed25519.PublicKeySize {
+			errs = append(errs, fmt.Errorf("cloud key %s: %d bytes, want %d", id, len(key), ed25519.PublicKeySize))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
@@ -195,6 +237,8 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 		wake:     make(chan struct{}, 1),
 		resync:   make(chan struct{}, 1),
 		commands: make(chan *vsync.Command, cfg.Commands),
+		started:  cfg.Now(),
+		carried:  map[uint64]vsync.Timestamp{},
 	}, nil
 }
 
@@ -219,8 +263,13 @@ func (a *Agent) Resync() {
 }
 
 // Commands delivers the cloud's commands, in order of arrival, to the
-// daemon, which carries each command ID out once and drops it after its
-// Expires. The channel is never closed.
+// daemon. Each command ID comes once: the agent drops a command it already
+// handed over, one that has expired, one stamped more than MaxClockSkew in
+// the future, and one stamped more than MaxClockSkew before the agent
+// started (the ids it handed over are in memory only, so a command replayed
+// after a restart of the daemon must not look new). The daemon checks
+// Expires again when it carries a command out: it may have waited in the
+// channel. The channel is never closed.
 func (a *Agent) Commands() <-chan *vsync.Command { return a.commands }
 
 // Stats returns the agent's counters.
@@ -241,9 +290,15 @@ func (a *Agent) Stats() Stats {
 		JournalErrors:   s.journalErrs.Load(),
 		Commands:        s.commands.Load(),
 		CommandsDropped: s.commandsDropped.Load(),
-		Malformed:       s.malformed.Load(),
-		WrongTopic:      s.wrongTopic.Load(),
-		Foreign:         s.foreign.Load(),
+		Malformed:       s.rejected[RejectMalformed].Load(),
+		WrongTopic:      s.rejected[RejectWrongTopic].Load(),
+		Foreign:         s.rejected[RejectForeign].Load(),
+		Unsigned:        s.rejected[RejectUnsigned].Load(),
+		UnknownKey:      s.rejected[RejectUnknownKey].Load(),
+		Forged:          s.rejected[RejectForged].Load(),
+		Replayed:        s.rejected[RejectReplayed].Load(),
+		Untimely:        s.rejected[RejectUntimely].Load(),
+		AckAhead:        s.rejected[RejectAckAhead].Load(),
 	}
 }
 
@@ -457,6 +512,7 @@ func (l *loop) onConnect() {
 		LastSeq: l.journal.LastSeq(), Readers: readers})
 	l.publish(l.topics.status, &vsync.Status{Online: true, Boot: boot, CacheVersion: version})
 	l.down.gap = false // the Birth tells the cloud our version: a new gap asks again
+	l.down.ask(version, false)
 	l.down.sendResync(l)
 	l.up.resend()
 	l.up.pump(l)

@@ -132,7 +132,8 @@ func (m *Main) openAgent() error {
 	m.agent, err = edgemqtt.New(edgemqtt.Config{
 		Broker: c.MQTT.Broker, Username: c.MQTT.Username, Password: strings.TrimSpace(string(pw)),
 		Tenant: c.Tenant, Site: c.Site, Edge: c.EdgeID, Software: protocol.Version,
-		Readers: m.syncReaders, Logger: m.Log,
+		CloudKeys: c.MQTT.Keys, Readers: m.syncReaders, Logger: m.Log,
+		Rejected: func(r edgemqtt.Reject) { m.Metrics.SyncRejected.WithLabelValues(r.String()).Inc() },
 		Applied: func(version uint64) {
 			m.Metrics.CacheVersion.Set(float64(version))
 			if m.OnCacheVersion != nil {
@@ -142,6 +143,9 @@ func (m *Main) openAgent() error {
 	}, m.cache, m.journal)
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
+	}
+	for _, r := range edgemqtt.Rejects() {
+		m.Metrics.SyncRejected.WithLabelValues(r.String()) // every reason from 0, for alerts on increase()
 	}
 	return nil
 }
@@ -176,10 +180,11 @@ func (m *Main) gate(id string) remoteGate {
 	return nil
 }
 
-// commands carries out what the cloud asks, each command once and only
-// before it expires: a stale "open the gate" must never open it.
+// commands carries out what the cloud asks. The agent hands each command
+// over once, signed, and not yet expired (edgemqtt.Agent.Commands); it is
+// checked for expiry again here, after its wait in the channel: a stale
+// "open the gate" must never open it.
 func (m *Main) commands(ctx context.Context) error {
-	seen := map[uint64]bool{}
 	for {
 		var cmd *vsync.Command
 		select {
@@ -192,14 +197,6 @@ func (m *Main) commands(ctx context.Context) error {
 			cmd = c
 		}
 		log := m.Log.With("command", cmd.ID, "op", cmd.Op, "reader", cmd.Reader)
-		if seen[cmd.ID] {
-			log.Info("command already carried out")
-			continue
-		}
-		if len(seen) > 4096 {
-			clear(seen)
-		}
-		seen[cmd.ID] = true
 		if cmd.Expires.Time().Before(time.Now()) {
 			log.Warn("command expired before it arrived", "expires", cmd.Expires)
 			continue
