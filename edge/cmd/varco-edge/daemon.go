@@ -204,6 +204,7 @@ func (m *Main) commands(ctx context.Context) error {
 		if cmd.Op == vsync.CmdResync {
 			m.agent.Resync()
 			log.Info("resync requested by the cloud")
+			m.commandDone(ctx, cmd)
 			continue
 		}
 		g := m.gate(cmd.Reader)
@@ -221,6 +222,9 @@ func (m *Main) commands(ctx context.Context) error {
 			m.agent.Notify()
 		case vsync.CmdShow:
 			err = g.Remote(ctx, edge.FitText(cmd.Text, g.Reader().Rows, g.Reader().Cols), time.Duration(cmd.Seconds)*time.Second, false)
+			if err == nil {
+				m.commandDone(ctx, cmd)
+			}
 		}
 		if err != nil {
 			log.Error("command failed", "err", err)
@@ -228,6 +232,15 @@ func (m *Main) commands(ctx context.Context) error {
 		}
 		log.Info("command carried out")
 	}
+}
+
+// commandDone journals the edge's acknowledgement of a CmdShow or CmdResync
+// it carried out (a CmdOpen's is its EventRemoteOpen), for the cloud.
+func (m *Main) commandDone(ctx context.Context, cmd *vsync.Command) {
+	if err := m.Keeper.Record(ctx, vsync.Event{Kind: vsync.EventCommandDone, Reader: cmd.Reader, Command: cmd.ID}); err != nil {
+		m.journalFailed(err)
+	}
+	m.agent.Notify()
 }
 
 // openGPIO opens every pin the configuration names, or none on a machine

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
@@ -75,12 +76,29 @@ func startSyncedEdge(t *testing.T) (*edgeOnSim, *testCloud) {
 	}
 	t.Cleanup(func() { cl.c.Disconnect(100) })
 	eventsTopic, _ := vsync.EventsTopic("acme", "e2e")
-	if tok := cl.c.Subscribe(eventsTopic, 1, func(_ paho.Client, msg paho.Message) {
-		if m, err := vsync.Unmarshal(msg.Payload()); err == nil {
-			if ev, ok := m.(*vsync.Events); ok {
-				cl.events <- ev
-			}
+	ackTopic, _ := vsync.AckTopic("acme", "e2e")
+	if tok := cl.c.Subscribe(eventsTopic, 1, func(c paho.Client, msg paho.Message) {
+		m, err := vsync.Unmarshal(msg.Payload())
+		ev, ok := m.(*vsync.Events)
+		if err != nil || !ok {
+			return
 		}
+		cl.events <- ev
+		// Acknowledge, as the cloud does, or the edge's window fills up.
+		ack := &vsync.Ack{Header: vsync.Header{Tenant: "acme", Edge: "e2e", Time: now()}, Boot: ev.Boot, Seq: ev.Events[len(ev.Events)-1].Seq}
+		env, err := vsync.Seal(ack)
+		if err == nil {
+			err = env.Sign(cloudKeyID, cloudKey)
+		}
+		var b []byte
+		if err == nil {
+			b, err = env.Marshal()
+		}
+		if err != nil {
+			t.Errorf("ack: %v", err)
+			return
+		}
+		c.Publish(ackTopic, 1, false, b) // not waited for: this is paho's delivery goroutine
 	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
@@ -201,12 +219,31 @@ func TestCloudReachesTheTurnstile(t *testing.T) {
 		ID: 78, Op: vsync.CmdOpen, Reader: "entrance-1", Expires: vsync.TimestampOf(time.Now().Add(-time.Minute))})
 	e.gateStaysClosed(t, p)
 
-	// The passage of the new member and the remote opening come up as events.
+	// A text on the exit's display, and a resync.
+	mark := e.sim.Mark()
+	cloud.send(cmdTopic, &vsync.Command{Header: vsync.Header{Tenant: "acme", Edge: "e2e", Time: now()}, ID: 79, Op: vsync.CmdShow,
+		Reader: "exit-1", Text: "Closing in 10 minutes", Seconds: 5, Expires: vsync.TimestampOf(time.Now().Add(time.Minute))})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.sim.WaitSince(ctx, mark, sim.Shows(exit, "Closing in 10 minutes")); err != nil {
+		t.Fatalf("the text is not on the display: %v", err)
+	}
+	cloud.send(cmdTopic, &vsync.Command{Header: vsync.Header{Tenant: "acme", Edge: "e2e", Time: now()}, ID: 80, Op: vsync.CmdResync,
+		Expires: vsync.TimestampOf(time.Now().Add(time.Minute))})
+
+	// The passage of the new member and the commands' acknowledgements come
+	// up as events.
 	cloud.waitEvents(map[string]func(vsync.Event) bool{
 		"passage": func(ev vsync.Event) bool {
 			return ev.Kind == vsync.EventPassage && ev.Member == 2000 && ev.Decision == vsync.DecisionGrant
 		},
 		"remote open": func(ev vsync.Event) bool { return ev.Kind == vsync.EventRemoteOpen && ev.Command == 77 },
+		"show done": func(ev vsync.Event) bool {
+			return ev.Kind == vsync.EventCommandDone && ev.Command == 79 && ev.Reader == "exit-1"
+		},
+		"resync done": func(ev vsync.Event) bool {
+			return ev.Kind == vsync.EventCommandDone && ev.Command == 80 && ev.Reader == ""
+		},
 	})
 }
 
