@@ -29,8 +29,8 @@ var (
 	metaKey   = []byte("!meta")
 	policyKey = []byte("!policy")
 	syncedKey = []byte("!synced")
-	lastKey  = []byte("!last")
-	ackedKey = []byte("!acked")
+	lastKey   = []byte("!last")
+	ackedKey  = []byte("!acked")
 )
 
 func genPrefix(gen uint32) []byte { return binary.BigEndian.AppendUint32([]byte{'r'}, gen) }

@@ -80,6 +80,16 @@ func New() *Metrics {
 	return m
 }
 
+// SetStaleness exports seconds() as varco_edge_sync_staleness_seconds: how
+// long the edge has not been in sync with the cloud, 0 while it is, +Inf if
+// it never was. Set only when the edge syncs with a cloud.
+func (m *Metrics) SetStaleness(seconds func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "varco_edge_sync_staleness_seconds",
+		Help: "Seconds since the edge was last in sync with the cloud (connected, no known gap): 0 while it is, +Inf if it never was.",
+	}, seconds))
+}
+
 // ObserveDecision counts one decision and its latency.
 func (m *Metrics) ObserveDecision(result, reason string, took time.Duration) {
 	m.Decisions.WithLabelValues(result, reason).Inc()

@@ -10,6 +10,13 @@
 // sent again from the journal (events) or asked for again (CatchUp) after the
 // next connect.
 //
+// The agent knows whether the edge is in sync with the cloud: connected, and
+// with no known gap in its deltas. Staleness is 0 while it is, and otherwise
+// the time since the last moment it was, which the cache keeps (a restart
+// does not make a stale cache fresh); a cache that was never in sync is
+// stale since ever (edge.Forever). The daemon's decisions apply the site's
+// offline policy by it.
+//
 // One goroutine, Run's, owns all the sync state (the downlink: deltas, gaps,
 // snapshot loading; the uplink: events in flight and acknowledged). paho's
 // callbacks only hand messages and connects to it over channels, in the
@@ -162,6 +169,8 @@ type Agent struct {
 	resync   chan struct{}       // Resync; capacity 1
 	commands chan *vsync.Command // to the daemon
 	st       stats
+	inSync   atomic.Bool                // connected, with no known gap
+	syncedAt atomic.Int64               // unix ms of the last moment in sync (the cache's Synced), 0: never
 	started  time.Time                  // when New made the agent: older commands are replays
 	carried  map[uint64]vsync.Timestamp // ids of the commands handed over, until they expire; the loop's
 
@@ -228,7 +237,7 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("tenant", cfg.Tenant, "site", cfg.Site, "edge", cfg.Edge),
 		cache:    cache,
@@ -239,7 +248,50 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 		commands: make(chan *vsync.Command, cfg.Commands),
 		started:  cfg.Now(),
 		carried:  map[uint64]vsync.Timestamp{},
-	}, nil
+	}
+	if t := cache.Synced(); !t.IsZero() {
+		a.syncedAt.Store(t.UnixMilli())
+	}
+	return a, nil
+}
+
+// Staleness is how long the edge has not been in sync with the cloud at
+// now: 0 while it is (connected, no known gap), the time since the last
+// moment it was otherwise, edge.Forever if it never was. It may be called
+// from any goroutine and does not allocate: the daemon calls it for every
+// decision.
+func (a *Agent) Staleness(now time.Time) time.Duration {
+	if a.inSync.Load() {
+		return 0
+	}
+	ms := a.syncedAt.Load()
+	if ms == 0 {
+		return edge.Forever
+	}
+	return max(now.Sub(time.UnixMilli(ms)), 0)
+}
+
+// setInSync moves the agent in or out of sync. Either way the moment is
+// one in sync, and is stored: the last before leaving, or the first.
+func (l *loop) setInSync(in bool) {
+	if l.inSync.Swap(in) == in {
+		return
+	}
+	now := l.cfg.Now()
+	if in {
+		l.log.Info("mqtt: in sync", "version", l.cache.Version())
+	} else {
+		l.log.Info("mqtt: out of sync: the cache ages from now", "version", l.cache.Version())
+	}
+	l.markSynced(now)
+}
+
+// markSynced stores now as the last moment in sync.
+func (l *loop) markSynced(now time.Time) {
+	l.syncedAt.Store(now.UnixMilli())
+	if err := l.cache.SetSynced(context.WithoutCancel(l.ctx), now); err != nil {
+		l.log.Warn("mqtt: store the last moment in sync", "err", err)
+	}
 }
 
 // Notify tells the agent that the journal has new events. It never blocks;
@@ -330,6 +382,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		close(l.done)
 		l.stop()
+		l.setInSync(false)
 	}()
 	var retry <-chan time.Time // the next connect attempt, after a failure
 	var tick <-chan time.Time
@@ -350,6 +403,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				l.onConnect()
 			}
 		case c := <-l.lost:
+			if c == l.client {
+				l.setInSync(false)
+			}
 			if c == l.client && retry == nil {
 				retry = time.After(l.backoff)
 				l.backoff = min(max(2*l.backoff, minBackoff), maxBackoff)
@@ -508,17 +564,23 @@ func (l *loop) onConnect() {
 	}
 	boot, version := l.journal.Boot(), l.cache.Version()
 	l.log.Info("mqtt: connected", "broker", l.cfg.Broker, "boot", boot, "version", version, "last_seq", l.journal.LastSeq())
+	// The Birth tells the cloud our version, and asks for what we lack: no
+	// gap is known, and a new one asks again.
+	l.down.gap = false
+	l.down.ask(version, false)
+	l.setInSync(true)
 	l.publish(l.topics.birth, &vsync.Birth{Boot: boot, CacheVersion: version, Software: l.cfg.Software,
 		LastSeq: l.journal.LastSeq(), Readers: readers})
 	l.publish(l.topics.status, &vsync.Status{Online: true, Boot: boot, CacheVersion: version})
-	l.down.gap = false // the Birth tells the cloud our version: a new gap asks again
-	l.down.ask(version, false)
 	l.down.sendResync(l)
 	l.up.resend()
 	l.up.pump(l)
 }
 
 func (l *loop) onTick() {
+	if l.inSync.Load() {
+		l.markSynced(l.cfg.Now())
+	}
 	if l.up.stalled(l.cfg.Now(), l.cfg.AckTimeout) {
 		l.log.Warn("mqtt: no ack, sending the journal again", "acked", l.up.acked, "sent", l.up.sent)
 		l.up.resend()

@@ -775,4 +775,7 @@ func TestConfig(t *testing.T) {
 }
 
 type nilCache struct{ edge.Cache }
+
+func (nilCache) Synced() time.Time { return time.Time{} }
+
 type nilJournal struct{ edge.Journal }

@@ -164,6 +164,7 @@ func (d *downlink) delta(l *loop, m *vsync.Delta) {
 	case step == vsync.StepApply:
 		l.st.applied.Add(1)
 		d.gap = false
+		l.setInSync(true)
 		if !d.asked.full {
 			d.asked.on = false // the cloud answered with deltas, or had nothing older to send
 		}
@@ -180,7 +181,10 @@ func (l *loop) applied() {
 	}
 }
 
+// catchUp asks for the state since from after a gap: the edge is out of
+// sync until it has it.
 func (d *downlink) catchUp(l *loop, from uint64) {
+	l.setInSync(false)
 	if l.publish(l.topics.catchUp, &vsync.CatchUp{From: from}) {
 		l.st.catchUps.Add(1)
 		d.gap, d.gapFrom = true, from
@@ -254,6 +258,7 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 	}
 	l.st.snapLoaded.Add(1)
 	d.gap, d.loaded, d.asked = false, s.id, asked{}
+	l.setInSync(true)
 	l.applied()
 	l.log.Info("mqtt: snapshot loaded", "id", s.id, "version", s.version, "chunks", s.chunks)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"varco.dev/edge"
 	vsync "varco.dev/protocol/sync"
 )
 
@@ -207,5 +208,65 @@ func TestSnapshotNeverRollsBack(t *testing.T) {
 	b.waitHandled(t, 1)
 	if v := b.cache.Version(); v != 12 || !b.found(t, 2) {
 		t.Fatalf("version %d", v)
+	}
+}
+
+// TestStaleness follows the edge in and out of sync: stale since ever
+// before its first connect, fresh once connected, ageing from a gap, and
+// still ageing, from the moment the cache kept, after a restart.
+func TestStaleness(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	fresh, err := New(b.cfg, b.cache, b.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := fresh.Staleness(time.Now()); s != edge.Forever {
+		t.Fatalf("a fresh edge before its first connect: staleness %v, want forever", s)
+	}
+	a, stop := b.start(t)
+	b.cloud.until(isKind(vsync.KindStatus))
+	if s := a.Staleness(time.Now()); s != 0 {
+		t.Fatalf("connected: staleness %v", s)
+	}
+	b.cloud.send(b.cloud.stateTopic(), delta(0, 1, b.cfg.Site, rec(1)))
+	b.cloud.send(b.cloud.stateTopic(), delta(5, 6, b.cfg.Site, rec(6))) // a gap
+	b.waitHandled(t, 2)
+	left := b.cache.Synced()
+	if left.IsZero() {
+		t.Fatal("the cache has no moment in sync")
+	}
+	later := left.Add(time.Hour)
+	if s := a.Staleness(later); s != time.Hour {
+		t.Fatalf("an hour after the gap: staleness %v", s)
+	}
+
+	// A restart does not make the cache fresh.
+	stop()
+	b.cloud.until(isStatus(false))
+	again, err := New(b.cfg, b.cache, b.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := again.Staleness(later); s < time.Hour-time.Second || s > time.Hour {
+		t.Fatalf("after a restart: staleness %v, want about an hour", s)
+	}
+
+	// The catch-up brings it back in sync.
+	a, _ = b.start(t)
+	b.cloud.until(isStatus(true))
+	catchUp := delta(1, 6, b.cfg.Site, rec(6))
+	catchUp.Edge = b.cfg.Edge
+	b.cloud.send(b.cloud.edgeTopic(vsync.SyncTopic), catchUp)
+	b.waitHandled(t, 1)
+	if s := a.Staleness(later); s != 0 || b.cache.Version() != 6 {
+		t.Fatalf("after the catch-up: staleness %v, version %d", s, b.cache.Version())
+	}
+}
+
+func isStatus(online bool) func(received) bool {
+	return func(r received) bool {
+		st, ok := r.msg.(*vsync.Status)
+		return ok && st.Online == online
 	}
 }

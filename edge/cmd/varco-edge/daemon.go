@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +148,16 @@ func (m *Main) openAgent() error {
 	for _, r := range edgemqtt.Rejects() {
 		m.Metrics.SyncRejected.WithLabelValues(r.String()) // every reason from 0, for alerts on increase()
 	}
+	// With the cloud, the site's offline policy applies by the agent's
+	// staleness; a standalone edge (no [mqtt]) has none to apply.
+	m.Keeper.Staleness = m.agent.Staleness
+	m.Metrics.SetStaleness(func() float64 {
+		s := m.agent.Staleness(time.Now())
+		if s == edge.Forever {
+			return math.Inf(1)
+		}
+		return s.Seconds()
+	})
 	return nil
 }
 

@@ -106,7 +106,9 @@ func startSyncedEdge(t *testing.T) (*edgeOnSim, *testCloud) {
 }
 
 // send publishes msg signed with the cloud's key.
-func (cl *testCloud) send(topic string, msg vsync.Message) { cl.sendAs(topic, msg, cloudKeyID, cloudKey) }
+func (cl *testCloud) send(topic string, msg vsync.Message) {
+	cl.sendAs(topic, msg, cloudKeyID, cloudKey)
+}
 
 // sendAs publishes msg signed with key as keyID, or unsigned if keyID is "".
 func (cl *testCloud) sendAs(topic string, msg vsync.Message, keyID string, key ed25519.PrivateKey) {
@@ -280,4 +282,52 @@ func testCredentialKey(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestStaleCacheFailsClosed gives the site a policy that fails blocks closed
+// after a second out of sync, then loses a delta: once the edge has been out
+// of sync for longer, a member with no block at all is stopped with the
+// offline text, and the metrics say how stale the edge is.
+func TestStaleCacheFailsClosed(t *testing.T) {
+	e, cloud := startSyncedEdge(t)
+	state, _ := vsync.StateTopic("acme", "milano")
+	policy := &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleBlock, Mode: vsync.FailClosed, After: 1}}}
+	cloud.send(state, newMember(t, policy))
+	e.waitVersion(t, 1)
+	e.gateOpens(t, e.badge(t, entrance, 2000, osdp.Green, "Welcome Sara"))
+
+	// 1→5 never comes: a gap, the edge asks for a catch-up nobody answers.
+	cloud.send(state, &vsync.Delta{Header: vsync.Header{Tenant: "acme", Site: "milano", Time: now()}, Prev: 5, Version: 6})
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10 * time.Second)
+	for e.main.agent.Staleness(time.Now()) <= time.Second {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("the edge is not stale: staleness %v", e.main.agent.Staleness(time.Now()))
+		}
+	}
+	p := e.badge(t, entrance, 2000, osdp.Red, "Offline: please see reception")
+	e.gateStaysClosed(t, p)
+	if v := stalenessSeconds(t, e); v <= 1 {
+		t.Errorf("varco_edge_sync_staleness_seconds = %v, want more than 1", v)
+	}
+	// The limit is on blocks: the other checks stand, an unknown badge is unknown.
+	e.badge(t, entrance, cardUnknown, osdp.Red, "Unknown badge")
+}
+
+func stalenessSeconds(t *testing.T, e *edgeOnSim) float64 {
+	t.Helper()
+	mfs, err := e.main.Metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "varco_edge_sync_staleness_seconds" {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no varco_edge_sync_staleness_seconds")
+	return 0
 }
