@@ -446,7 +446,9 @@ func TestSnapshot(t *testing.T) {
 	chunk := func(id uint64, i uint32, records ...vsync.Record) *vsync.Snapshot {
 		return &vsync.Snapshot{Header: vsync.Header{Site: b.cfg.Site, Edge: b.cfg.Edge}, ID: id, Version: 10, Chunk: i, Chunks: 3, Records: records}
 	}
-	b.cloud.send(sync, chunk(7, 0, rec(10), rec(11)))
+	first := chunk(7, 0, rec(10), rec(11))
+	first.Policy = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleSuspended, Mode: vsync.FailOpen, After: 90}}}
+	b.cloud.send(sync, first)
 	b.cloud.send(sync, chunk(7, 1, rec(12), rec(13)))
 	b.cloud.send(sync, chunk(7, 1, rec(12), rec(13))) // a duplicate
 	b.waitHandled(t, 3)
@@ -458,6 +460,9 @@ func TestSnapshot(t *testing.T) {
 	b.waitHandled(t, 1)
 	if v := b.cache.Version(); v != 10 {
 		t.Fatalf("version %d, want 10", v)
+	}
+	if p := b.cache.Policy(); p == nil || p.Limits[0] != first.Policy.Limits[0] {
+		t.Fatalf("policy %+v, want chunk 0's", p)
 	}
 	for m := 10; m <= 14; m++ {
 		if !b.found(t, m) {

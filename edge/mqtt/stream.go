@@ -230,6 +230,7 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 			l.log.Error("mqtt: begin snapshot", "id", m.ID, "version", m.Version, "err", err)
 			return
 		}
+		w.SetPolicy(m.Policy) // chunk 0's: the site's policy at the snapshot's version
 		s = &snapshotLoad{id: m.ID, version: m.Version, chunks: m.Chunks, w: w}
 		d.snap = s
 	}
