@@ -26,7 +26,7 @@ import (
 // failure rather than a skip.
 const mosquitto = "127.0.0.1:1883"
 
-func needMosquitto(t *testing.T) {
+func needMosquitto(t testing.TB) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", mosquitto, time.Second)
 	if err != nil {
