@@ -25,7 +25,7 @@ func (l *loop) handle(m inbound) vsync.Kind {
 	}
 	topic, err := vsync.ParseTopic(m.topic)
 	if err != nil { // our own names always parse
-		l.reject(RejectWrongTopic, "topic", "topic", m.topic, "err", err)
+		l.reject(RejectWrongTopic, "a topic that does not parse", "topic", m.topic, "err", err)
 		return 0
 	}
 	env, err := vsync.UnmarshalEnvelope(m.payload)
