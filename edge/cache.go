@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	vsync "varco.dev/protocol/sync"
 )
@@ -37,7 +38,9 @@ func (e *GapError) Error() string {
 func (e *GapError) Is(target error) bool { return target == ErrGap }
 
 // Cache is the edge's copy of its site's access records, keyed by
-// credential, at a version of the site's state (see vsync.Delta).
+// credential, at a version of the site's state (see vsync.Delta), with the
+// site's offline policy at that version and the last moment the sync agent
+// knew the cache to be in sync with the cloud.
 type Cache interface {
 	// Lookup fills into with the record that holds credential key and
 	// reports whether there is one. It reuses into's slices, so a caller
@@ -48,22 +51,36 @@ type Cache interface {
 	Lookup(key vsync.CredentialKey, into *vsync.Record) (bool, error)
 	// Version is the site version the cache holds, 0 for an empty cache.
 	Version() uint64
+	// Policy is the site's offline policy at Version, nil if it has none.
+	// It does not allocate; the policy returned is never changed.
+	Policy() *vsync.OfflinePolicy
 	// ApplyDelta applies d if d.Prev is the cache version (StepApply),
 	// ignores it if it is not newer than the cache (StepSkip), and returns
-	// StepCatchUp and a *GapError otherwise. Upserts, deletions and the new
-	// version are written in one transaction.
+	// StepCatchUp and a *GapError otherwise. Upserts, deletions, the new
+	// version and d.Policy (if set: nil leaves the policy as it was) are
+	// written in one transaction.
 	ApplyDelta(ctx context.Context, d *vsync.Delta) (vsync.Step, error)
 	// BeginSnapshot starts writing a complete new state at version beside
 	// the live one, which keeps answering until Commit swaps them at once.
 	// A snapshot already begun and not committed is aborted.
 	BeginSnapshot(ctx context.Context, version uint64) (SnapshotWriter, error)
+	// Synced is the last moment the cache was known to be in sync with the
+	// cloud, as SetSynced stored it; the zero time if it never was.
+	Synced() time.Time
+	// SetSynced stores t as the last moment in sync, durably enough that a
+	// restart does not count the edge's staleness from the restart.
+	SetSynced(ctx context.Context, t time.Time) error
 }
 
 // SnapshotWriter writes a new state of the cache beside the live one.
 type SnapshotWriter interface {
 	// Add adds records; adding a member again replaces it.
 	Add(ctx context.Context, records []vsync.Record) error
-	// Commit makes the new state, and its version, the cache's in one step.
+	// SetPolicy sets the site's offline policy of the new state (a
+	// snapshot's chunk 0 carries it); nil, the default, is no policy.
+	SetPolicy(p *vsync.OfflinePolicy)
+	// Commit makes the new state, its version and its policy the cache's in
+	// one step.
 	Commit(ctx context.Context) error
 	// Abort drops the new state. It is a no-op after Commit.
 	Abort() error

@@ -10,21 +10,39 @@
 //
 // Decide is a pure function of a member's access record (protocol/sync
 // Record, nil when no record holds the credential) and the Input: credential,
-// reader (site, device type, display size) and time. It does not allocate,
-// so it can run for every badge without garbage; its checks, in order:
+// reader (site, device type, display size), time, and the site's offline
+// policy with the cache's staleness. It does not allocate, so it can run for
+// every badge without garbage; its checks, in order, with the offline rule
+// (vsync.OfflineRule) that governs each:
 //
-//	credential         a record holds the credential   else unknown-credential
-//	credential-window  the credential's own window     else not-valid (not yet) / credential-expired
-//	membership         a Valid window holds now        else not-valid
-//	suspended          the record is not suspended     else suspended
-//	site               Sites is empty or has the site  else wrong-site
-//	device             Devices has the device type     else wrong-device
-//	block              no open message+block action    else blocked
+//	check              passes when                     else                                    offline rule
+//	credential         a record holds the credential   unknown-credential
+//	credential-window  the credential's own window     not-valid (not yet) / credential-expired  credential
+//	membership         a Valid window holds now        not-valid                               membership
+//	suspended          the record is not suspended     suspended                               suspended
+//	site               Sites is empty or has the site  wrong-site
+//	device             Devices has the device type     wrong-device
+//	block              no open message+block action    blocked                                 block
 //	                   for this device type
 //
 // Every check is evaluated and kept in the decision's Chain, for the log; the
 // reason is the first one that fails. A grant with an open "message" action
 // for the device type has reason message; actions of mode none are ignored.
+//
+// # Offline policy
+//
+// The checks that depend on what the cloud knows and the cache may not
+// (an action closed at reception, a renewal paid) are governed by the site's
+// vsync.OfflinePolicy once the cache is staler than a rule's limit
+// (Input.Stale > OfflineLimit.After): under a fail-open rule the check no
+// longer denies (outcome stale-open; a grant it made possible has reason
+// stale-open, and still shows the texts, a blocking action's included), under
+// a fail-closed rule a check that passed denies (outcome stale, reason stale,
+// Texts.Stale on the display). A check the cache fails keeps its own reason
+// under a fail-closed rule: the member is denied either way, and its own
+// text says more. Without a policy, or within the limits, the cache decides
+// as it is, however old; the daemon passes no staleness when it runs without
+// the cloud (no [mqtt]), so a standalone edge never applies the policy.
 //
 // The display shows, on the reader's rows × columns (see Display): the
 // denial's own text unless a blocking action explains it, then the texts of
@@ -35,6 +53,7 @@
 package edge
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -60,7 +79,15 @@ type Input struct {
 	Now        vsync.Timestamp
 	// Texts are the display texts to use; nil means DefaultTexts.
 	Texts *Texts
+	// Policy is the site's offline policy (nil: none) and Stale how long the
+	// cache has not been in sync with the cloud: 0 while it is, Forever if
+	// it never was. See the package doc.
+	Policy *vsync.OfflinePolicy
+	Stale  time.Duration
 }
+
+// Forever is the staleness of a cache that was never in sync with the cloud.
+const Forever = time.Duration(math.MaxInt64)
 
 // Texts are the edge's own display texts: greetings, and the explanation of
 // each denial. An empty field falls back to DefaultTexts.
@@ -77,6 +104,7 @@ type Texts struct {
 	WrongDevice       string
 	Blocked           string // a blocking action without text of its own
 	Fault             string // the edge could not decide
+	Stale             string // a fail-closed offline rule denied: the cache is too old
 }
 
 // DefaultTexts are the texts used when Input.Texts is nil or a field is empty.
@@ -93,6 +121,7 @@ var DefaultTexts = Texts{
 	WrongDevice:       "No access here",
 	Blocked:           "Please see reception",
 	Fault:             "Please try again",
+	Stale:             "Offline: please see reception",
 }
 
 // textID names a field of Texts.
@@ -111,6 +140,7 @@ const (
 	txtWrongDevice
 	txtBlocked
 	txtFault
+	txtStale
 )
 
 // get returns the text id of t, or of DefaultTexts if t is nil or has none.
@@ -144,6 +174,8 @@ func (t *Texts) get(id textID) string {
 		s = t.Blocked
 	case txtFault:
 		s = t.Fault
+	case txtStale:
+		s = t.Stale
 	}
 	if s == "" && t != &DefaultTexts {
 		return DefaultTexts.get(id)
@@ -183,11 +215,24 @@ const (
 	NotChecked Outcome = iota
 	Pass
 	Fail
-	NotYet // a window that starts later
-	Ended  // a window that has ended
+	NotYet    // a window that starts later
+	Ended     // a window that has ended
+	StaleOpen // failed in the cache, passed by a fail-open offline rule
+	Stale     // passed in the cache, failed by a fail-closed offline rule
 )
 
-var outcomeNames = [...]string{"-", "pass", "fail", "not-yet", "ended"}
+var outcomeNames = [...]string{"-", "pass", "fail", "not-yet", "ended", "stale-open", "stale"}
+
+// passes reports whether o lets the member through.
+func (o Outcome) passes() bool { return o == Pass || o == StaleOpen }
+
+// offlineRules are the offline rules that govern the checks; 0 for none.
+var offlineRules = [numChecks]vsync.OfflineRule{
+	CheckCredentialWindow: vsync.RuleCredential,
+	CheckMembership:       vsync.RuleMembership,
+	CheckSuspended:        vsync.RuleSuspended,
+	CheckBlock:            vsync.RuleBlock,
+}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -376,11 +421,12 @@ func Decide(rec *vsync.Record, in Input) Decision {
 	if len(msgs) > 0 && msgs[0].block {
 		d.Chain[CheckBlock] = Fail
 	}
+	staleOpen := d.Chain.applyPolicy(in.Policy, in.Stale)
 
 	d.Grant = true
 	d.Signals = SignalGrant
 	for c, o := range d.Chain {
-		if o != Pass {
+		if !o.passes() {
 			d.deny(reasonOf(Check(c), o))
 			break
 		}
@@ -388,6 +434,8 @@ func Decide(rec *vsync.Record, in Input) Decision {
 	switch {
 	case d.Reason == vsync.ReasonBlocked:
 		d.Action = msgs[0].action
+	case d.Grant && staleOpen:
+		d.Reason = vsync.ReasonStaleOpen
 	case d.Grant:
 		for i := range msgs {
 			if msgs[i].action != 0 {
@@ -412,6 +460,31 @@ func Decide(rec *vsync.Record, in Input) Decision {
 		d.Display.add(t.get(txtWelcome), true)
 	}
 	return d
+}
+
+// applyPolicy changes the outcomes of the checks whose offline rule's limit
+// stale exceeds (see the package doc) and reports whether a fail-open rule
+// passed a check that had failed.
+func (c *Chain) applyPolicy(p *vsync.OfflinePolicy, stale time.Duration) (staleOpen bool) {
+	if p == nil || stale <= 0 {
+		return false
+	}
+	for i, rule := range offlineRules {
+		if rule == 0 || c[i] == NotChecked {
+			continue
+		}
+		l, ok := p.Limit(rule)
+		if !ok || stale <= l.Duration() {
+			continue
+		}
+		switch {
+		case l.Mode == vsync.FailOpen && c[i] != Pass:
+			c[i], staleOpen = StaleOpen, true
+		case l.Mode == vsync.FailClosed && c[i] == Pass:
+			c[i] = Stale
+		}
+	}
+	return staleOpen
 }
 
 func (d *Decision) deny(r vsync.Reason) {
@@ -467,6 +540,9 @@ func membership(valid []vsync.Window, now vsync.Timestamp) Outcome {
 }
 
 func reasonOf(c Check, o Outcome) vsync.Reason {
+	if o == Stale {
+		return vsync.ReasonStale
+	}
 	switch c {
 	case CheckCredential:
 		return vsync.ReasonUnknownCredential
@@ -490,8 +566,11 @@ func reasonOf(c Check, o Outcome) vsync.Reason {
 // denialText picks the text that explains the first failed check of c.
 func denialText(c Chain) textID {
 	for i, o := range c {
-		if o == Pass {
+		if o.passes() {
 			continue
+		}
+		if o == Stale {
+			return txtStale
 		}
 		switch Check(i) {
 		case CheckCredential:

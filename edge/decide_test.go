@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,6 +188,123 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// TestDecideOffline runs every offline rule in both modes on a fresh and a
+// stale cache, for a member whom the rule's check passes and one whom it
+// fails.
+func TestDecideOffline(t *testing.T) {
+	E := vsync.DeviceEntrance
+	rules := []struct {
+		rule  vsync.OfflineRule
+		check Check
+		in    func(in *Input)       // what the member presents
+		fail  func(r *vsync.Record) // makes the check fail in the cache
+		// reason and text of the cache's own denial
+		reason vsync.Reason
+		text   string
+	}{
+		{vsync.RuleBlock, CheckBlock, nil, func(r *vsync.Record) {
+			r.Actions = []vsync.Action{block(7, 10, "Certificate due", E)}
+		}, vsync.ReasonBlocked, "Certificate due"},
+		{vsync.RuleMembership, CheckMembership, nil, func(r *vsync.Record) {
+			r.Valid = []vsync.Window{{Until: day(-1)}}
+		}, vsync.ReasonNotValid, "Membership"},
+		{vsync.RuleCredential, CheckCredentialWindow, func(in *Input) { in.Credential = pin }, func(r *vsync.Record) {
+			r.Credentials[1].Valid.Until = day(-1)
+		}, vsync.ReasonCredentialExpired, "Badge expired"},
+		{vsync.RuleSuspended, CheckSuspended, nil, func(r *vsync.Record) { r.Suspended = true },
+			vsync.ReasonSuspended, "Membership"},
+	}
+	const limit = 600 // seconds
+	for _, r := range rules {
+		for _, mode := range []vsync.OfflineMode{vsync.FailOpen, vsync.FailClosed} {
+			for _, stale := range []time.Duration{0, limit * time.Second, limit*time.Second + time.Millisecond, Forever} {
+				for _, fails := range []bool{false, true} {
+					name := fmt.Sprintf("%s/%s/stale %v/cache fails %v", r.rule, mode, stale, fails)
+					t.Run(name, func(t *testing.T) {
+						rec := member()
+						if fails {
+							r.fail(rec)
+						}
+						in := Input{Credential: card, Reader: entrance, Now: now, Stale: stale,
+							Policy: &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: r.rule, Mode: mode, After: limit}}}}
+						if r.in != nil {
+							r.in(&in)
+						}
+						// What the cache says, unless the rule's limit is exceeded.
+						grant, reason, text, outcome := !fails, r.reason, r.text, Pass
+						if fails {
+							outcome = Decide(rec, Input{Credential: in.Credential, Reader: entrance, Now: now}).Chain[r.check]
+						} else {
+							reason, text = vsync.ReasonNone, "Welcome"
+						}
+						if stale > limit*time.Second {
+							switch {
+							case mode == vsync.FailOpen && fails:
+								grant, reason, outcome = true, vsync.ReasonStaleOpen, StaleOpen
+								text = "" // the blocking action's text, if any, is still shown
+							case mode == vsync.FailClosed && !fails:
+								grant, reason, text, outcome = false, vsync.ReasonStale, "Offline: please", Stale
+							}
+						}
+						d := Decide(rec, in)
+						if d.Grant != grant || d.Reason != reason {
+							t.Errorf("grant %v reason %s, want %v %s (chain %s)", d.Grant, d.Reason, grant, reason, d.Chain)
+						}
+						if d.Chain[r.check] != outcome {
+							t.Errorf("%s=%s, want %s", r.check, d.Chain[r.check], outcome)
+						}
+						if lines := d.Display.Lines(); text != "" && (len(lines) == 0 || !strings.HasPrefix(lines[0], text)) {
+							t.Errorf("display %q, want it to start with %q", lines, text)
+						}
+						checkSignals(t, d)
+						checkEvent(t, d, in)
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestDecideOfflineScope: a rule only changes its own check, an unknown
+// credential stays unknown, and no policy leaves the cache's answer.
+func TestDecideOfflineScope(t *testing.T) {
+	closedBlock := &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleBlock, Mode: vsync.FailClosed, After: 60}}}
+	openAll := &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{
+		{Rule: vsync.RuleBlock, Mode: vsync.FailOpen, After: 60}, {Rule: vsync.RuleMembership, Mode: vsync.FailOpen, After: 60},
+		{Rule: vsync.RuleCredential, Mode: vsync.FailOpen, After: 60}, {Rule: vsync.RuleSuspended, Mode: vsync.FailOpen, After: 60}}}
+	expiredWrongSite := member()
+	expiredWrongSite.Valid = []vsync.Window{{Until: day(-1)}}
+	expiredWrongSite.Sites = []string{"3"}
+	messaged := member()
+	messaged.Actions = []vsync.Action{msg(8, 1, "Renewal talk", vsync.DeviceEntrance)}
+	tests := []struct {
+		name   string
+		rec    *vsync.Record
+		policy *vsync.OfflinePolicy
+		grant  bool
+		reason vsync.Reason
+		lines  []string
+	}{
+		{"unknown credential under fail-open", nil, openAll, false, vsync.ReasonUnknownCredential, []string{"Unknown badge"}},
+		{"wrong site is not governed", expiredWrongSite, openAll, false, vsync.ReasonWrongSite, []string{"Not valid at", "this club"}},
+		{"no policy, stale forever", member(), nil, true, vsync.ReasonNone, []string{"Welcome"}},
+		{"stale block denies before the message", messaged, closedBlock, false, vsync.ReasonStale, []string{"Offline: please", "see reception"}},
+		{"stale-open grant keeps the texts, not the action", messaged, &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{
+			{Rule: vsync.RuleSuspended, Mode: vsync.FailOpen, After: 60}}}, true, vsync.ReasonMessage, []string{"Renewal talk"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Credential: card, Reader: entrance, Now: now, Policy: tc.policy, Stale: Forever}
+			d := Decide(tc.rec, in)
+			if d.Grant != tc.grant || d.Reason != tc.reason || !reflect.DeepEqual(d.Display.Lines(), tc.lines) {
+				t.Errorf("grant %v reason %s lines %q, want %v %s %q (chain %s)", d.Grant, d.Reason, d.Display.Lines(),
+					tc.grant, tc.reason, tc.lines, d.Chain)
+			}
+			checkEvent(t, d, in)
+		})
+	}
+}
+
 func checkSignals(t *testing.T, d Decision) {
 	t.Helper()
 	want := SignalDeny
@@ -241,6 +360,11 @@ func TestDecideAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { d = Decide(nil, in) }); n != 0 {
 		t.Errorf("Decide of an unknown credential allocates %v times", n)
 	}
+	in.Policy, in.Stale = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{
+		{Rule: vsync.RuleMembership, Mode: vsync.FailClosed, After: 60}, {Rule: vsync.RuleBlock, Mode: vsync.FailOpen, After: 60}}}, Forever
+	if n := testing.AllocsPerRun(1000, func() { d = Decide(rec, in) }); n != 0 {
+		t.Errorf("Decide with an offline policy allocates %v times", n)
+	}
 	_ = d
 }
 
@@ -260,8 +384,21 @@ func BenchmarkDecide(b *testing.B) {
 	rec := member()
 	rec.Actions = []vsync.Action{block(7, 10, "Please see reception: medical certificate expired", vsync.DeviceEntrance)}
 	in := Input{Credential: card, Reader: Reader{ID: "in-1", Site: "7", Device: vsync.DeviceEntrance, Rows: 4, Cols: 20}, Now: now}
-	b.ReportAllocs()
-	for b.Loop() {
-		Decide(rec, in)
-	}
+	b.Run("fresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Decide(rec, in)
+		}
+	})
+	// Stale, with a limit on every rule: the policy's cost.
+	in.Stale = Forever
+	in.Policy = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{
+		{Rule: vsync.RuleBlock, Mode: vsync.FailOpen, After: 60}, {Rule: vsync.RuleMembership, Mode: vsync.FailClosed, After: 60},
+		{Rule: vsync.RuleCredential, Mode: vsync.FailOpen, After: 60}, {Rule: vsync.RuleSuspended, Mode: vsync.FailClosed, After: 60}}}
+	b.Run("stale", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Decide(rec, in)
+		}
+	})
 }

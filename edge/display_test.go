@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	vsync "varco.dev/protocol/sync"
@@ -79,14 +80,21 @@ func TestDisplayLaterTextsFitWhole(t *testing.T) {
 // into testdata/display.golden (go test -run Golden -update rewrites it).
 func TestDisplayGolden(t *testing.T) {
 	E := vsync.DeviceEntrance
+	offline := func(rule vsync.OfflineRule, mode vsync.OfflineMode) func(in *Input) {
+		return func(in *Input) {
+			in.Policy = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: rule, Mode: mode, After: 3600}}}
+			in.Stale = 2 * time.Hour
+		}
+	}
 	scenarios := []struct {
 		name   string
 		change func(r *vsync.Record)
+		in     func(in *Input) // nil: a fresh cache
 	}{
-		{"grant", func(r *vsync.Record) {}},
+		{"grant", func(r *vsync.Record) {}, nil},
 		{"blocked: medical certificate", func(r *vsync.Record) {
 			r.Actions = []vsync.Action{block(7, 10, "Please see reception:\nmedical certificate expired", E)}
-		}},
+		}, nil},
 		{"blocked twice, with a message and a notice", func(r *vsync.Record) {
 			r.Actions = []vsync.Action{
 				msg(8, 40, "Renewal talk with Marco", E),
@@ -94,15 +102,21 @@ func TestDisplayGolden(t *testing.T) {
 				block(9, 20, "Medical certificate expired", E),
 			}
 			r.Notices = []vsync.Notice{{Text: "Happy birthday Anna!", Priority: 50}}
-		}},
+		}, nil},
 		{"message and notices", func(r *vsync.Record) {
 			r.Actions = []vsync.Action{msg(8, 5, "Perché non provi il corso di yoga?", E)}
 			r.Notices = []vsync.Notice{{Text: "Your membership ends in 5 days", Priority: 9}, {Text: "Buon compleanno Anna", Priority: 1}}
-		}},
-		{"membership expired", func(r *vsync.Record) { r.Valid = []vsync.Window{{Until: day(-3)}} }},
+		}, nil},
+		{"membership expired", func(r *vsync.Record) { r.Valid = []vsync.Window{{Until: day(-3)}} }, nil},
 		{"long word", func(r *vsync.Record) {
 			r.Notices = []vsync.Notice{{Text: "Welcome to Donaudampfschifffahrtsgesellschaft"}}
-		}},
+		}, nil},
+		{"offline 2 h, blocks fail closed after 1 h, a notice", func(r *vsync.Record) {
+			r.Notices = []vsync.Notice{{Text: "Happy birthday Anna!"}}
+		}, offline(vsync.RuleBlock, vsync.FailClosed)},
+		{"offline 2 h, blocks fail open after 1 h: blocked", func(r *vsync.Record) {
+			r.Actions = []vsync.Action{block(7, 10, "Please see reception:\nmedical certificate expired", E)}
+		}, offline(vsync.RuleBlock, vsync.FailOpen)},
 	}
 	sizes := []struct{ rows, cols int }{{1, 16}, {2, 16}, {4, 20}}
 	var out bytes.Buffer
@@ -112,6 +126,9 @@ func TestDisplayGolden(t *testing.T) {
 		for _, sz := range sizes {
 			in := Input{Credential: card, Reader: entrance, Now: now}
 			in.Reader.Rows, in.Reader.Cols = sz.rows, sz.cols
+			if sc.in != nil {
+				sc.in(&in)
+			}
 			d := Decide(rec, in)
 			fmt.Fprintf(&out, "== %s, %dx%d: %s %s\n", sc.name, sz.rows, sz.cols, grantText(d.Grant), d.Reason)
 			border := "+" + strings.Repeat("-", sz.cols) + "+\n"

@@ -31,6 +31,11 @@ type Gatekeeper struct {
 	CredentialKey []byte
 	Texts         *Texts
 	Now           func() time.Time
+	// Staleness, when set, says how long the cache has not been in sync
+	// with the cloud (the sync agent's Staleness), and the site's offline
+	// policy in the cache applies to the decisions (see Decide). Nil for an
+	// edge that runs without the cloud: the policy does not apply.
+	Staleness func(now time.Time) time.Duration
 	// Observe, when set, is told of every decision: for metrics and the log.
 	// err is the cache's or the journal's error, if any; the decision
 	// stands either way.
@@ -60,6 +65,9 @@ func (g *Gatekeeper) Present(ctx context.Context, gate Gate, key wiegand.Key) (D
 		Reader:     gate.Reader(),
 		Now:        vsync.TimestampOf(start),
 		Texts:      g.Texts,
+	}
+	if g.Staleness != nil {
+		in.Policy, in.Stale = g.Cache.Policy(), g.Staleness(start)
 	}
 	d, lookupErr := DecideCached(g.Cache, &s.rec, in)
 	g.scratch.Put(s)

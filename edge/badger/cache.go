@@ -46,6 +46,7 @@ type Cache struct {
 	closed  atomic.Bool
 
 	conflicts atomic.Int64
+	synced    atomic.Int64 // unix ms of the last moment in sync (syncedKey), 0: never
 }
 
 var _ edge.Cache = (*Cache)(nil)
@@ -74,7 +75,22 @@ func OpenCache(ctx context.Context, dir string, opts CacheOptions) (*Cache, erro
 func (c *Cache) load(ctx context.Context) error {
 	var gen uint32
 	var version uint64
+	var policy, synced []byte
 	err := c.db.View(func(txn *badgerdb.Txn) error {
+		for _, k := range []struct {
+			key []byte
+			dst *[]byte
+		}{{policyKey, &policy}, {syncedKey, &synced}} {
+			item, err := txn.Get(k.key)
+			if errors.Is(err, badgerdb.ErrKeyNotFound) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			if *k.dst, err = item.ValueCopy(nil); err != nil {
+				return err
+			}
+		}
 		item, err := txn.Get(metaKey)
 		if errors.Is(err, badgerdb.ErrKeyNotFound) {
 			return nil
@@ -92,6 +108,21 @@ func (c *Cache) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read meta: %w", err)
 	}
+	var p *vsync.OfflinePolicy
+	if policy != nil {
+		if p, err = decodePolicy(policy); err != nil {
+			// Decisions go on as the cache says; a delta or snapshot with a
+			// policy replaces it.
+			c.log.Error("cache: unreadable offline policy left out", "err", err)
+		}
+	}
+	if synced != nil {
+		ms, err := parseU64(synced)
+		if err != nil {
+			c.log.Error("cache: unreadable last-in-sync time: the edge counts as never in sync", "err", err)
+		}
+		c.synced.Store(int64(ms))
+	}
 	if err := c.dropOtherGens(gen); err != nil {
 		return err
 	}
@@ -100,6 +131,7 @@ func (c *Cache) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.policy.Store(p)
 	c.mem.Store(s)
 	return nil
 }
@@ -251,6 +283,39 @@ func (c *Cache) Lookup(key vsync.CredentialKey, into *vsync.Record) (bool, error
 // Version returns the version of the state that lookups read.
 func (c *Cache) Version() uint64 { return c.mem.Load().version.Load() }
 
+// Policy returns the site's offline policy at Version; see edge.Cache.
+func (c *Cache) Policy() *vsync.OfflinePolicy { return c.mem.Load().policy.Load() }
+
+// Synced returns the last moment in sync that SetSynced stored, or the zero
+// time.
+func (c *Cache) Synced() time.Time {
+	if ms := c.synced.Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
+
+// SetSynced stores t as the last moment in sync. Like every write of the
+// cache it is not synced to the disk: a power cut may take it back a few
+// seconds, which only makes the edge look staler than it was.
+func (c *Cache) SetSynced(ctx context.Context, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.closed.Load() {
+		return edge.ErrClosed
+	}
+	if err := c.guard.check(); err != nil {
+		return fmt.Errorf("badger: last in sync: %w", err)
+	}
+	ms := t.UnixMilli()
+	if err := c.db.Update(func(txn *badgerdb.Txn) error { return txn.Set(syncedKey, u64(uint64(ms))) }); err != nil {
+		return fmt.Errorf("badger: last in sync: %w", err)
+	}
+	c.synced.Store(ms)
+	return nil
+}
+
 // ApplyDelta applies d; see edge.Cache. The records are validated first; a
 // delta with an invalid record is refused whole.
 func (c *Cache) ApplyDelta(ctx context.Context, d *vsync.Delta) (vsync.Step, error) {
@@ -329,6 +394,11 @@ func (c *Cache) ApplyDelta(ctx context.Context, d *vsync.Delta) (vsync.Step, err
 	if err := txn.Set(metaKey, meta(s.gen, d.Version)); err != nil {
 		return 0, fmt.Errorf("badger: delta %d→%d: %w", d.Prev, d.Version, err)
 	}
+	if d.Policy != nil {
+		if err := setPolicy(txn, d.Policy); err != nil {
+			return 0, fmt.Errorf("badger: delta %d→%d: %w", d.Prev, d.Version, err)
+		}
+	}
 	if err := txn.Commit(); err != nil {
 		return 0, fmt.Errorf("badger: delta %d→%d: commit: %w", d.Prev, d.Version, err)
 	}
@@ -358,6 +428,9 @@ func (c *Cache) ApplyDelta(ctx context.Context, d *vsync.Delta) (vsync.Step, err
 		from = ends[i]
 	}
 	s.version.Store(d.Version)
+	if d.Policy != nil {
+		s.policy.Store(d.Policy)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		// Stored, but not all in memory: only a bigger arena would help.
@@ -423,6 +496,7 @@ func (c *Cache) rebuild(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("badger: compact: %w", err)
 	}
+	s.policy.Store(old.policy.Load())
 	c.mem.Store(s)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 	"golang.org/x/sys/unix"
@@ -477,4 +478,73 @@ func fill(t *testing.T, name, dir string, left uint64) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestCachePolicyAndSynced follows the site's offline policy through deltas
+// (nil leaves it), a snapshot (its policy, or none, replaces it), a
+// compaction and a reopen; and the last moment in sync across a reopen.
+func TestCachePolicyAndSynced(t *testing.T) {
+	dir := t.TempDir()
+	c := openCache(t, dir)
+	closedBlocks := &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleBlock, Mode: vsync.FailClosed, After: 60}}}
+	openMembership := &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleMembership, Mode: vsync.FailOpen, After: 3600}}}
+	wantPolicy := func(step string, want *vsync.OfflinePolicy) {
+		t.Helper()
+		if got := c.Policy(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: policy %+v, want %+v", step, got, want)
+		}
+	}
+	wantPolicy("empty cache", nil)
+	if !c.Synced().IsZero() {
+		t.Errorf("a fresh cache was in sync at %v", c.Synced())
+	}
+
+	apply(t, c, &vsync.Delta{Prev: 0, Version: 1, Upserts: []vsync.Record{rec(1)}, Policy: closedBlocks})
+	wantPolicy("delta with a policy", closedBlocks)
+	apply(t, c, &vsync.Delta{Prev: 1, Version: 2, Upserts: []vsync.Record{rec(2)}})
+	wantPolicy("delta without", closedBlocks)
+	// A delta that fails (a gap) changes nothing, the policy included.
+	if _, err := c.ApplyDelta(ctx, &vsync.Delta{Prev: 5, Version: 6, Policy: openMembership}); err == nil {
+		t.Fatal("gap applied")
+	}
+	wantPolicy("gap", closedBlocks)
+	if err := c.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantPolicy("compaction", closedBlocks)
+
+	at := time.UnixMilli(time.Now().UnixMilli())
+	if err := c.SetSynced(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, dir)
+	wantPolicy("reopen", closedBlocks)
+	if got := c.Synced(); !got.Equal(at) {
+		t.Errorf("in sync at %v after reopen, want %v", got, at)
+	}
+
+	// A snapshot's policy replaces the cache's when it commits, not before.
+	w, err := c.BeginSnapshot(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetPolicy(openMembership)
+	if err := w.Add(ctx, []vsync.Record{rec(3)}); err != nil {
+		t.Fatal(err)
+	}
+	wantPolicy("snapshot loading", closedBlocks)
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantPolicy("snapshot", openMembership)
+	snapshot(t, c, 11, rec(4)) // no policy: the site has none
+	wantPolicy("snapshot without a policy", nil)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c = openCache(t, dir)
+	wantPolicy("reopen after a snapshot without a policy", nil)
 }

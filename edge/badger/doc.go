@@ -10,8 +10,10 @@
 //
 // Badger holds each member's vsync.Record, CBOR-encoded as on the wire, under
 // 'r' | generation | member, and the key "!meta" holds the current
-// generation and the cache version. A delta's upserts, deletions and new
-// version are one Badger transaction. A snapshot (or an import) is written
+// generation and the cache version; "!policy" the site's offline policy at
+// that version, "!synced" the last moment the sync agent knew the cache in
+// sync. A delta's upserts, deletions, new version and policy are one Badger
+// transaction; a snapshot's policy is written with its "!meta". A snapshot (or an import) is written
 // with a WriteBatch into the next generation, beside the live one, which keeps
 // answering and taking deltas; Commit then points "!meta" at the new
 // generation and its version in one write and drops the old one. A crash

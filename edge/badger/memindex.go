@@ -39,6 +39,7 @@ func (r ref) credIdx() int { return int(r & (1<<credBits - 1)) }
 type memState struct {
 	gen     uint32
 	version atomic.Uint64
+	policy  atomic.Pointer[vsync.OfflinePolicy] // the site's offline policy at version; nil: none
 
 	mu      sync.RWMutex
 	idx     *credIndex

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	badgerdb "github.com/dgraph-io/badger/v4"
 	"github.com/fxamacker/cbor/v2"
 
 	"varco.dev/edge"
@@ -15,6 +16,8 @@ import (
 // meta key:
 //
 //	"!meta"                              generation uint32 | version uint64, big endian
+//	"!policy"                            CBOR of the vsync.OfflinePolicy at that version; absent: none
+//	"!synced"                            unix milliseconds of the last moment in sync, uint64
 //	'r' | generation uint32 | member uint64   CBOR of the vsync.Record
 //
 // The journal:
@@ -23,9 +26,11 @@ import (
 //	"!acked"              sequence up to which events were deleted, uint64
 //	'e' | seq uint64      CBOR of [boot, vsync.Event]
 var (
-	metaKey  = []byte("!meta")
-	lastKey  = []byte("!last")
-	ackedKey = []byte("!acked")
+	metaKey   = []byte("!meta")
+	policyKey = []byte("!policy")
+	syncedKey = []byte("!synced")
+	lastKey   = []byte("!last")
+	ackedKey  = []byte("!acked")
 )
 
 func genPrefix(gen uint32) []byte { return binary.BigEndian.AppendUint32([]byte{'r'}, gen) }
@@ -74,6 +79,43 @@ func mustDecMode() cbor.DecMode {
 		panic(err)
 	}
 	return dm
+}
+
+// encodePolicy encodes p for policyKey; nil for no policy (delete the key).
+func encodePolicy(p *vsync.OfflinePolicy) ([]byte, error) {
+	if p == nil {
+		return nil, nil
+	}
+	b, err := encMode.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("badger: encode offline policy: %w", err)
+	}
+	return b, nil
+}
+
+// decodePolicy decodes and validates a stored policy; failures wrap
+// edge.ErrCorrupt.
+func decodePolicy(b []byte) (*vsync.OfflinePolicy, error) {
+	p := new(vsync.OfflinePolicy)
+	if err := decMode.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("%w: offline policy: %w", edge.ErrCorrupt, err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", edge.ErrCorrupt, err)
+	}
+	return p, nil
+}
+
+// setPolicy writes p, or deletes the stored policy if p is nil, in txn.
+func setPolicy(txn *badgerdb.Txn, p *vsync.OfflinePolicy) error {
+	b, err := encodePolicy(p)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		return txn.Delete(policyKey)
+	}
+	return txn.Set(policyKey, b)
 }
 
 func encodeRecord(r *vsync.Record) ([]byte, error) {

@@ -20,6 +20,7 @@ type snapshotWriter struct {
 	c       *Cache
 	gen     uint32
 	version uint64
+	policy  *vsync.OfflinePolicy
 	wb      *badgerdb.WriteBatch
 	done    bool
 }
@@ -87,8 +88,12 @@ func (w *snapshotWriter) Add(ctx context.Context, records []vsync.Record) error 
 	return nil
 }
 
+// SetPolicy sets the offline policy that Commit makes the cache's.
+func (w *snapshotWriter) SetPolicy(p *vsync.OfflinePolicy) { w.policy = p }
+
 // Commit flushes the snapshot, builds its in-memory index, then in one
-// Badger write points the cache at the new generation with its version, swaps
+// Badger write points the cache at the new generation with its version and
+// policy, swaps
 // the index that lookups read, and deletes the old generation. Lookups see the
 // old state until the swap and the new one after: never a mix.
 func (w *snapshotWriter) Commit(ctx context.Context) error {
@@ -119,7 +124,14 @@ func (w *snapshotWriter) Commit(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	if err := c.db.Update(func(txn *badgerdb.Txn) error { return txn.Set(metaKey, meta(w.gen, w.version)) }); err != nil {
+	s.policy.Store(w.policy)
+	err = c.db.Update(func(txn *badgerdb.Txn) error {
+		if err := txn.Set(metaKey, meta(w.gen, w.version)); err != nil {
+			return err
+		}
+		return setPolicy(txn, w.policy)
+	})
+	if err != nil {
 		return fail(err)
 	}
 	old := c.mem.Swap(s)

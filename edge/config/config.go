@@ -9,6 +9,8 @@ package config
 
 import (
 	"cmp"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,6 +74,14 @@ type MQTT struct {
 	Username string `toml:"username"`
 	// PasswordFile holds the edge's own broker password.
 	PasswordFile string `toml:"password_file"`
+	// CloudKeys are the cloud's Ed25519 public keys, each a line
+	// "<key-id>=<base64 public key>" as GET /api/v1/sync/keys gives it
+	// (config_line). The edge accepts a message from the cloud only if it is
+	// signed by one of them: several during a key rotation.
+	CloudKeys []string `toml:"cloud_keys"`
+
+	// Keys is CloudKeys parsed: public key by key id. Filled by Parse.
+	Keys map[string]ed25519.PublicKey `toml:"-"`
 }
 
 // SerialPort is one RS-485 line with one or more OSDP readers on it.
@@ -250,6 +260,22 @@ func (c *Config) check() []error {
 		if c.MQTT.Username == "" || c.MQTT.PasswordFile == "" {
 			bad("mqtt", "username and password_file are required with a broker")
 		}
+		if len(c.MQTT.CloudKeys) == 0 {
+			bad("mqtt.cloud_keys", "required with a broker: the cloud's public keys, \"<key-id>=<base64>\" (GET /api/v1/sync/keys)")
+		}
+	}
+	c.MQTT.Keys = map[string]ed25519.PublicKey{}
+	for i, line := range c.MQTT.CloudKeys {
+		key := fmt.Sprintf("mqtt.cloud_keys[%d]", i)
+		id, pub, err := ParseCloudKey(line)
+		switch {
+		case err != nil:
+			bad(key, "%v", err)
+		case c.MQTT.Keys[id] != nil:
+			bad(key, "key id %q is listed twice", id)
+		default:
+			c.MQTT.Keys[id] = pub
+		}
 	}
 	if len(c.Serial) == 0 && len(c.Wiegand) == 0 {
 		bad("serial", "no readers: configure at least one [[serial]] line or [[wiegand]] reader")
@@ -346,6 +372,26 @@ func (c *Config) check() []error {
 		}
 	}
 	return errs
+}
+
+// ParseCloudKey parses a cloud_keys line, "<key-id>=<base64 std public
+// key>": an id in the sync protocol's charset and a 32-byte Ed25519 key.
+func ParseCloudKey(line string) (id string, key ed25519.PublicKey, err error) {
+	id, b64, ok := strings.Cut(strings.TrimSpace(line), "=")
+	if !ok {
+		return "", nil, fmt.Errorf("%q is not <key-id>=<base64 Ed25519 public key>", line)
+	}
+	if err := sync.ValidateID(id); err != nil {
+		return "", nil, fmt.Errorf("key id: %w", err)
+	}
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", nil, fmt.Errorf("key %s: not standard base64: %w", id, err)
+	}
+	if len(b) != ed25519.PublicKeySize {
+		return "", nil, fmt.Errorf("key %s: %d bytes, want an Ed25519 public key of %d", id, len(b), ed25519.PublicKeySize)
+	}
+	return id, ed25519.PublicKey(b), nil
 }
 
 // readKey reads a hex key of at least 16 bytes from a file.

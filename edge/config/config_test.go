@@ -98,7 +98,13 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"wiegand without pins", minimal + "[[wiegand]]\nid = \"w1\"\ndevice = \"spa\"\n", []string{"wiegand[0]: d0_pin and d1_pin are both required", "wiegand[0].relay_pin: required"}},
 		{"pin used twice", minimal + "  relay_pin = \"GPIO5\"\n[[wiegand]]\nid = \"w1\"\ndevice = \"spa\"\nd0_pin = \"GPIO5\"\nd1_pin = \"GPIO6\"\nrelay_pin = \"GPIO7\"\n", []string{"wiegand[0].d0_pin: pin GPIO5 is already used by serial[0].reader[0].relay_pin"}},
 		{"not toml", "edge_id = \n", []string{"line 1"}},
-		{"bad broker", minimal + "[mqtt]\nbroker = \"http://x\"\n", []string{`mqtt.broker: "http://x" is not a broker URL`, "mqtt: username and password_file are required"}},
+		{"bad broker", minimal + "[mqtt]\nbroker = \"http://x\"\n", []string{`mqtt.broker: "http://x" is not a broker URL`, "mqtt: username and password_file are required",
+			"mqtt.cloud_keys: required with a broker"}},
+		{"cloud key without id", minimal + "[mqtt]\ncloud_keys = [\"AAECAwQF\"]\n", []string{"mqtt.cloud_keys[0]: ", "is not <key-id>=<base64"}},
+		{"cloud key id not in the charset", minimal + "[mqtt]\ncloud_keys = [\"Acme/1=" + testKey + "\"]\n", []string{"mqtt.cloud_keys[0]: key id: "}},
+		{"cloud key not base64", minimal + "[mqtt]\ncloud_keys = [\"acme-1=not*base64\"]\n", []string{"mqtt.cloud_keys[0]: key acme-1: not standard base64"}},
+		{"cloud key too short", minimal + "[mqtt]\ncloud_keys = [\"acme-1=AAEC\"]\n", []string{"mqtt.cloud_keys[0]: key acme-1: 3 bytes, want an Ed25519 public key of 32"}},
+		{"cloud key twice", minimal + "[mqtt]\ncloud_keys = [\"acme-1=" + testKey + "\", \"acme-1=" + testKey + "\"]\n", []string{`mqtt.cloud_keys[1]: key id "acme-1" is listed twice`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +118,21 @@ func TestErrorsNameTheKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// testKey is a base64 Ed25519 public key (any 32 bytes parse as one).
+const testKey = "UNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw="
+
+func TestCloudKeys(t *testing.T) {
+	text := minimal + "[mqtt]\nbroker = \"tcp://127.0.0.1:1884\"\nusername = \"acme/e1\"\npassword_file = \"pw\"\n" +
+		"cloud_keys = [\"acme-1=" + testKey + "\", \" acme-2=" + testKey + " \"]\n"
+	cfg, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.MQTT.Keys) != 2 || len(cfg.MQTT.Keys["acme-1"]) != 32 || len(cfg.MQTT.Keys["acme-2"]) != 32 {
+		t.Fatalf("keys %v", cfg.MQTT.Keys)
 	}
 }
 

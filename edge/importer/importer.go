@@ -5,7 +5,8 @@
 // The file is NDJSON (one record per line, see ParseLine for the shape) or
 // the sync protocol's snapshot format (one or more vsync.Snapshot messages,
 // each a complete CBOR envelope as vsync.Marshal writes it, one after the
-// other); Import tells them apart by the first byte. The import is a
+// other, chunk 0's offline policy included); Import tells them apart by the
+// first byte. Signatures are not checked: the operator chose the file. The import is a
 // snapshot of the cache (edge.Cache.BeginSnapshot): the records are written
 // beside the cache's current state, which the new one replaces at once when
 // the whole file has been read. A bad line, or a chunk missing from a
@@ -303,6 +304,9 @@ func (im *importer) snapshot(ctx context.Context, r io.Reader) error {
 		}
 		seen[s.Chunk] = true
 		missing--
+		if s.Chunk == 0 {
+			im.w.SetPolicy(s.Policy)
+		}
 		for _, rec := range s.Records {
 			if err := im.add(ctx, rec, int(s.Chunk)); err != nil {
 				return err

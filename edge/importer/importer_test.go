@@ -208,13 +208,18 @@ func chunk(n, of uint32, members ...int) *vsync.Snapshot {
 
 func TestImportSnapshot(t *testing.T) {
 	c := openCache(t)
-	st, err := Import(ctx, c, snapshotFile(t, chunk(2, 3, 5, 6), chunk(0, 3, 1, 2), chunk(2, 3, 5, 6), chunk(1, 3, 3)),
+	first := chunk(0, 3, 1, 2)
+	first.Policy = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleBlock, Mode: vsync.FailClosed, After: 600}}}
+	st, err := Import(ctx, c, snapshotFile(t, chunk(2, 3, 5, 6), first, chunk(2, 3, 5, 6), chunk(1, 3, 3)),
 		Options{Tenant: "fitclub", Site: "7"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Format != "snapshot" || st.Records != 5 || c.Version() != 900 {
 		t.Errorf("stats %+v, version %d", st, c.Version())
+	}
+	if p := c.Policy(); p == nil || len(p.Limits) != 1 || p.Limits[0] != first.Policy.Limits[0] {
+		t.Errorf("policy %+v, want chunk 0's", p)
 	}
 	for _, m := range []int{1, 2, 3, 5, 6} {
 		if r := lookup(t, c, key(fmt.Sprint("card:1:", m))); r == nil || r.Member != vsync.MemberRef(m) {

@@ -26,6 +26,7 @@ type Metrics struct {
 	CacheVersion    prometheus.Gauge
 	DoorAlarms      *prometheus.CounterVec // gate, kind
 	WiegandRejected *prometheus.CounterVec // reader, reason
+	SyncRejected    *prometheus.CounterVec // reason (edge/mqtt Reject: unsigned, forged, replayed...)
 }
 
 // New registers every metric on a fresh registry, with the Go runtime and
@@ -65,14 +66,28 @@ func New() *Metrics {
 		WiegandRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "varco_edge_wiegand_rejected_total", Help: "Wiegand frames rejected (parity, length, glitch).",
 		}, []string{"reader", "reason"}),
+		SyncRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varco_edge_sync_rejected_total",
+			Help: "Messages from the broker the sync agent dropped, by reason: malformed, wrong_topic, foreign, unsigned, unknown_key, forged, replayed, untimely, ack_ahead.",
+		}, []string{"reason"}),
 	}
 	r.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Decisions, m.DecisionSeconds, m.ReaderOnline, m.ReaderErrors, m.JournalBacklog,
-		m.JournalErrors, m.CacheErrors, m.CacheVersion, m.DoorAlarms, m.WiegandRejected,
+		m.JournalErrors, m.CacheErrors, m.CacheVersion, m.DoorAlarms, m.WiegandRejected, m.SyncRejected,
 	)
 	return m
+}
+
+// SetStaleness exports seconds() as varco_edge_sync_staleness_seconds: how
+// long the edge has not been in sync with the cloud, 0 while it is, +Inf if
+// it never was. Set only when the edge syncs with a cloud.
+func (m *Metrics) SetStaleness(seconds func() float64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "varco_edge_sync_staleness_seconds",
+		Help: "Seconds since the edge was last in sync with the cloud (connected, no known gap): 0 while it is, +Inf if it never was.",
+	}, seconds))
 }
 
 // ObserveDecision counts one decision and its latency.

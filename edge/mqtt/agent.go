@@ -10,6 +10,13 @@
 // sent again from the journal (events) or asked for again (CatchUp) after the
 // next connect.
 //
+// The agent knows whether the edge is in sync with the cloud: connected, and
+// with no known gap in its deltas. Staleness is 0 while it is, and otherwise
+// the time since the last moment it was, which the cache keeps (a restart
+// does not make a stale cache fresh); a cache that was never in sync is
+// stale since ever (edge.Forever). The daemon's decisions apply the site's
+// offline policy by it.
+//
 // One goroutine, Run's, owns all the sync state (the downlink: deltas, gaps,
 // snapshot loading; the uplink: events in flight and acknowledged). paho's
 // callbacks only hand messages and connects to it over channels, in the
@@ -19,15 +26,23 @@
 // (an offline Status is its last will, and is published on a clean stop
 // too); subscribes its site's state topic and its own sync, ack and cmd
 // topics; and sends the journal again from the last acknowledged event.
-// Received messages that are malformed, on a topic that is not the agent's,
-// or of another tenant, site or edge are counted (Stats), logged and
-// dropped. Commands are handed to the daemon on Commands, not carried out
-// here.
+// Every message from the cloud must be signed (vsync.Envelope.Verify) by one
+// of the cloud's keys in Config.CloudKeys, so that whoever controls the
+// broker can neither change the cache nor open a gate: received messages
+// that are malformed, on a topic that is not the agent's, of another tenant,
+// site or edge, unsigned, signed by an unknown key or forged, and replays (a
+// snapshot nobody asked for or older than asked, a command already carried
+// out, expired or stamped in the future, an ack beyond the journal) are
+// counted by Reject reason (Stats, Config.Rejected), logged and dropped. A
+// delta needs no replay check of its own: one that is not newer than the
+// cache is skipped (vsync.Delta.Step). Commands are handed to the daemon on
+// Commands, not carried out here.
 package mqtt
 
 import (
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +63,10 @@ const (
 	DefaultPoll       = 5 * time.Second
 	DefaultAckTimeout = 30 * time.Second
 	DefaultCommands   = 16
+	// DefaultMaxClockSkew: a command stamped more than this ahead of the
+	// edge's clock is rejected, and one stamped more than this before the
+	// agent started is taken for a replay (see Agent.Commands).
+	DefaultMaxClockSkew = time.Minute
 )
 
 // Config configures an Agent.
@@ -58,6 +77,10 @@ type Config struct {
 	Username, Password string
 	// Tenant, Site and Edge are the edge's ids (vsync.ValidateID).
 	Tenant, Site, Edge string
+	// CloudKeys are the cloud's Ed25519 public keys by key id (several
+	// during a rotation); required. A message from the cloud is accepted
+	// only if one of them signed it.
+	CloudKeys map[string]ed25519.PublicKey
 	// Software is the edge's software version, sent in its Birth.
 	Software string
 	// Readers, if set, lists the edge's readers for its Birth.
@@ -87,6 +110,12 @@ type Config struct {
 	// Applied, when set, is called with the cache version after each delta
 	// or snapshot the agent applied (the daemon's metrics, tests).
 	Applied func(version uint64)
+	// Rejected, when set, is called with the reason of each received
+	// message the agent dropped (the daemon's metrics).
+	Rejected func(Reject)
+	// MaxClockSkew is how far ahead of the edge's clock a command may be
+	// stamped (default DefaultMaxClockSkew).
+	MaxClockSkew time.Duration
 }
 
 // Stats counts what the agent did. Every field only grows.
@@ -109,16 +138,23 @@ type Stats struct {
 	Commands        uint64 // commands handed to the daemon
 	CommandsDropped uint64 // commands dropped because Commands was full
 
+	// Received messages rejected, by Reject reason.
 	Malformed  uint64 // payloads that do not decode or validate
 	WrongTopic uint64 // topics not the agent's, or a message not of its topic
 	Foreign    uint64 // messages of another tenant, site or edge
+	Unsigned   uint64 // messages without a signature
+	UnknownKey uint64 // signed by a key id not in CloudKeys
+	Forged     uint64 // a signature that does not verify
+	Replayed   uint64 // snapshots not asked for or older than asked; commands done, expired or older than the agent
+	Untimely   uint64 // commands without a time or stamped in the future
+	AckAhead   uint64 // acks beyond the journal's last event
 }
 
 // stats is Stats with atomic fields, written by the loop and read by Stats.
 type stats struct {
 	connects, applied, skipped, gaps, catchUps, snapLoaded, snapAborts, cacheErrs atomic.Uint64
 	eventsSent, batchesSent, acks, journalErrs, commands, commandsDropped         atomic.Uint64
-	malformed, wrongTopic, foreign                                                atomic.Uint64
+	rejected                                                                      [numRejects]atomic.Uint64
 }
 
 // Agent is the edge's sync agent. Create it with New, run it with Run.
@@ -133,6 +169,10 @@ type Agent struct {
 	resync   chan struct{}       // Resync; capacity 1
 	commands chan *vsync.Command // to the daemon
 	st       stats
+	inSync   atomic.Bool                // connected, with no known gap
+	syncedAt atomic.Int64               // unix ms of the last moment in sync (the cache's Synced), 0: never
+	started  time.Time                  // when New made the agent: older commands are replays
+	carried  map[uint64]vsync.Timestamp // ids of the commands handed over, until they expire; the loop's
 
 	// afterMessage, if set (tests), is called by the loop after each
 	// received message with its kind, 0 for one rejected before decoding.
@@ -154,6 +194,7 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
 	cfg.AckTimeout = cmp.Or(cfg.AckTimeout, DefaultAckTimeout)
 	cfg.Commands = cmp.Or(cfg.Commands, DefaultCommands)
+	cfg.MaxClockSkew = cmp.Or(cfg.MaxClockSkew, DefaultMaxClockSkew)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -164,6 +205,8 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 		return nil, errors.New("mqtt: no software version")
 	case cache == nil || journal == nil:
 		return nil, errors.New("mqtt: no cache or journal")
+	case len(cfg.CloudKeys) == 0:
+		return nil, errors.New("mqtt: no cloud keys: the agent could not tell the cloud's messages from anyone's")
 	case cfg.Batch < 1 || cfg.Window < 1 || cfg.Poll < 0 || cfg.AckTimeout < 0 || cfg.Commands < 0:
 		return nil, fmt.Errorf("mqtt: batch %d, window %d, poll %s, ack timeout %s, commands %d: want positive values",
 			cfg.Batch, cfg.Window, cfg.Poll, cfg.AckTimeout, cfg.Commands)
@@ -183,10 +226,18 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	name(&t.events, vsync.EventsTopic, cfg.Edge)
 	name(&t.birth, vsync.BirthTopic, cfg.Edge)
 	name(&t.status, vsync.StatusTopic, cfg.Edge)
+	for id, key := range cfg.CloudKeys {
+		if err := vsync.ValidateID(id); err != nil {
+			errs = append(errs, fmt.Errorf("cloud key id: %w", err))
+		}
+		if len(key) != ed25519.PublicKeySize {
+			errs = append(errs, fmt.Errorf("cloud key %s: %d bytes, want %d", id, len(key), ed25519.PublicKeySize))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("tenant", cfg.Tenant, "site", cfg.Site, "edge", cfg.Edge),
 		cache:    cache,
@@ -195,7 +246,52 @@ func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 		wake:     make(chan struct{}, 1),
 		resync:   make(chan struct{}, 1),
 		commands: make(chan *vsync.Command, cfg.Commands),
-	}, nil
+		started:  cfg.Now(),
+		carried:  map[uint64]vsync.Timestamp{},
+	}
+	if t := cache.Synced(); !t.IsZero() {
+		a.syncedAt.Store(t.UnixMilli())
+	}
+	return a, nil
+}
+
+// Staleness is how long the edge has not been in sync with the cloud at
+// now: 0 while it is (connected, no known gap), the time since the last
+// moment it was otherwise, edge.Forever if it never was. It may be called
+// from any goroutine and does not allocate: the daemon calls it for every
+// decision.
+func (a *Agent) Staleness(now time.Time) time.Duration {
+	if a.inSync.Load() {
+		return 0
+	}
+	ms := a.syncedAt.Load()
+	if ms == 0 {
+		return edge.Forever
+	}
+	return max(now.Sub(time.UnixMilli(ms)), 0)
+}
+
+// setInSync moves the agent in or out of sync. Either way the moment is
+// one in sync, and is stored: the last before leaving, or the first.
+func (l *loop) setInSync(in bool) {
+	if l.inSync.Swap(in) == in {
+		return
+	}
+	now := l.cfg.Now()
+	if in {
+		l.log.Info("mqtt: in sync", "version", l.cache.Version())
+	} else {
+		l.log.Info("mqtt: out of sync: the cache ages from now", "version", l.cache.Version())
+	}
+	l.markSynced(now)
+}
+
+// markSynced stores now as the last moment in sync.
+func (l *loop) markSynced(now time.Time) {
+	l.syncedAt.Store(now.UnixMilli())
+	if err := l.cache.SetSynced(context.WithoutCancel(l.ctx), now); err != nil {
+		l.log.Warn("mqtt: store the last moment in sync", "err", err)
+	}
 }
 
 // Notify tells the agent that the journal has new events. It never blocks;
@@ -219,8 +315,13 @@ func (a *Agent) Resync() {
 }
 
 // Commands delivers the cloud's commands, in order of arrival, to the
-// daemon, which carries each command ID out once and drops it after its
-// Expires. The channel is never closed.
+// daemon. Each command ID comes once: the agent drops a command it already
+// handed over, one that has expired, one stamped more than MaxClockSkew in
+// the future, and one stamped more than MaxClockSkew before the agent
+// started (the ids it handed over are in memory only, so a command replayed
+// after a restart of the daemon must not look new). The daemon checks
+// Expires again when it carries a command out: it may have waited in the
+// channel. The channel is never closed.
 func (a *Agent) Commands() <-chan *vsync.Command { return a.commands }
 
 // Stats returns the agent's counters.
@@ -241,9 +342,15 @@ func (a *Agent) Stats() Stats {
 		JournalErrors:   s.journalErrs.Load(),
 		Commands:        s.commands.Load(),
 		CommandsDropped: s.commandsDropped.Load(),
-		Malformed:       s.malformed.Load(),
-		WrongTopic:      s.wrongTopic.Load(),
-		Foreign:         s.foreign.Load(),
+		Malformed:       s.rejected[RejectMalformed].Load(),
+		WrongTopic:      s.rejected[RejectWrongTopic].Load(),
+		Foreign:         s.rejected[RejectForeign].Load(),
+		Unsigned:        s.rejected[RejectUnsigned].Load(),
+		UnknownKey:      s.rejected[RejectUnknownKey].Load(),
+		Forged:          s.rejected[RejectForged].Load(),
+		Replayed:        s.rejected[RejectReplayed].Load(),
+		Untimely:        s.rejected[RejectUntimely].Load(),
+		AckAhead:        s.rejected[RejectAckAhead].Load(),
 	}
 }
 
@@ -275,6 +382,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		close(l.done)
 		l.stop()
+		l.setInSync(false)
 	}()
 	var retry <-chan time.Time // the next connect attempt, after a failure
 	var tick <-chan time.Time
@@ -295,6 +403,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				l.onConnect()
 			}
 		case c := <-l.lost:
+			if c == l.client {
+				l.setInSync(false)
+			}
 			if c == l.client && retry == nil {
 				retry = time.After(l.backoff)
 				l.backoff = min(max(2*l.backoff, minBackoff), maxBackoff)
@@ -453,16 +564,23 @@ func (l *loop) onConnect() {
 	}
 	boot, version := l.journal.Boot(), l.cache.Version()
 	l.log.Info("mqtt: connected", "broker", l.cfg.Broker, "boot", boot, "version", version, "last_seq", l.journal.LastSeq())
+	// The Birth tells the cloud our version, and asks for what we lack: no
+	// gap is known, and a new one asks again.
+	l.down.gap = false
+	l.down.ask(version, false)
+	l.setInSync(true)
 	l.publish(l.topics.birth, &vsync.Birth{Boot: boot, CacheVersion: version, Software: l.cfg.Software,
 		LastSeq: l.journal.LastSeq(), Readers: readers})
 	l.publish(l.topics.status, &vsync.Status{Online: true, Boot: boot, CacheVersion: version})
-	l.down.gap = false // the Birth tells the cloud our version: a new gap asks again
 	l.down.sendResync(l)
 	l.up.resend()
 	l.up.pump(l)
 }
 
 func (l *loop) onTick() {
+	if l.inSync.Load() {
+		l.markSynced(l.cfg.Now())
+	}
 	if l.up.stalled(l.cfg.Now(), l.cfg.AckTimeout) {
 		l.log.Warn("mqtt: no ack, sending the journal again", "acked", l.up.acked, "sent", l.up.sent)
 		l.up.resend()

@@ -1,7 +1,9 @@
 package mqtt
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -79,6 +81,33 @@ func rec(m int) vsync.Record {
 	}
 }
 
+// The cloud's signing key in the tests, and another that is not the cloud's.
+var (
+	cloudKey   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	otherKey   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
+	cloudKeyID = "cloud-1"
+)
+
+// seal encodes msg signed with key under keyID; an empty keyID leaves it
+// unsigned.
+func seal(t testing.TB, msg vsync.Message, keyID string, key ed25519.PrivateKey) []byte {
+	t.Helper()
+	env, err := vsync.Seal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyID != "" {
+		if err := env.Sign(keyID, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // bundle is what a test needs: the stores, the agent's config, the cloud.
 type bundle struct {
 	cfg     Config
@@ -112,9 +141,10 @@ func setup(t *testing.T) *bundle {
 		Readers: func() []vsync.Reader {
 			return []vsync.Reader{{ID: "r1", Device: vsync.DeviceEntrance, Online: true}}
 		},
-		Logger: log,
-		Batch:  10,
-		Window: 2,
+		Logger:    log,
+		Batch:     10,
+		Window:    2,
+		CloudKeys: map[string]ed25519.PublicKey{cloudKeyID: cloudKey.Public().(ed25519.PublicKey)},
 	}
 	return &bundle{cfg: cfg, cache: cache, journal: journal, cloud: newCloud(t, url, cfg), handled: make(chan vsync.Kind, 1000)}
 }
@@ -210,18 +240,24 @@ func newCloud(t *testing.T, url string, cfg Config) *cloud {
 	return cl
 }
 
-// send publishes msg, with the cloud's header for the agent, on topic.
+// send publishes msg, with the cloud's header for the agent, on topic,
+// signed with the cloud's key.
 func (cl *cloud) send(topic string, msg vsync.Message) {
+	cl.t.Helper()
+	cl.sendAs(topic, msg, cloudKeyID, cloudKey)
+}
+
+// sendAs is send with another key, or unsigned with an empty keyID.
+func (cl *cloud) sendAs(topic string, msg vsync.Message, keyID string, key ed25519.PrivateKey) {
 	cl.t.Helper()
 	h := headerOf(msg)
 	if h.Tenant == "" {
 		h.Tenant = cl.cfg.Tenant
 	}
-	b, err := vsync.Marshal(msg)
-	if err != nil {
-		cl.t.Fatal(err)
+	if h.Time == 0 {
+		h.Time = vsync.TimestampOf(time.Now())
 	}
-	cl.sendRaw(topic, b)
+	cl.sendRaw(topic, seal(cl.t, msg, keyID, key))
 }
 
 func (cl *cloud) sendRaw(topic string, b []byte) {
@@ -403,11 +439,16 @@ func TestSnapshot(t *testing.T) {
 	b.cloud.send(b.cloud.stateTopic(), delta(0, 1, b.cfg.Site, rec(1), rec(2)))
 	b.waitHandled(t, 1)
 
+	// The cloud answers a resync with a snapshot.
+	a.Resync()
+	b.cloud.until(isKind(vsync.KindCatchUp))
 	sync := b.cloud.edgeTopic(vsync.SyncTopic)
 	chunk := func(id uint64, i uint32, records ...vsync.Record) *vsync.Snapshot {
 		return &vsync.Snapshot{Header: vsync.Header{Site: b.cfg.Site, Edge: b.cfg.Edge}, ID: id, Version: 10, Chunk: i, Chunks: 3, Records: records}
 	}
-	b.cloud.send(sync, chunk(7, 0, rec(10), rec(11)))
+	first := chunk(7, 0, rec(10), rec(11))
+	first.Policy = &vsync.OfflinePolicy{Limits: []vsync.OfflineLimit{{Rule: vsync.RuleSuspended, Mode: vsync.FailOpen, After: 90}}}
+	b.cloud.send(sync, first)
 	b.cloud.send(sync, chunk(7, 1, rec(12), rec(13)))
 	b.cloud.send(sync, chunk(7, 1, rec(12), rec(13))) // a duplicate
 	b.waitHandled(t, 3)
@@ -420,6 +461,9 @@ func TestSnapshot(t *testing.T) {
 	if v := b.cache.Version(); v != 10 {
 		t.Fatalf("version %d, want 10", v)
 	}
+	if p := b.cache.Policy(); p == nil || p.Limits[0] != first.Policy.Limits[0] {
+		t.Fatalf("policy %+v, want chunk 0's", p)
+	}
 	for m := 10; m <= 14; m++ {
 		if !b.found(t, m) {
 			t.Errorf("member %d missing", m)
@@ -430,6 +474,8 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// A chunk out of order aborts the load, which asks again.
+	a.Resync()
+	b.cloud.until(isKind(vsync.KindCatchUp))
 	b.cloud.send(sync, chunk(8, 0, rec(20)))
 	b.cloud.send(sync, chunk(8, 2, rec(22)))
 	b.waitHandled(t, 2)
@@ -689,7 +735,8 @@ func TestStopUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer journal.Close()
-	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Tenant: "t", Site: "s", Edge: "e", Software: "test", Logger: testLogger(t)}, cache, journal)
+	a, err := New(Config{Broker: "tcp://127.0.0.1:1", Tenant: "t", Site: "s", Edge: "e", Software: "test", Logger: testLogger(t),
+		CloudKeys: map[string]ed25519.PublicKey{cloudKeyID: cloudKey.Public().(ed25519.PublicKey)}}, cache, journal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,13 +756,23 @@ func TestStopUnreachable(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	for _, cfg := range []Config{
-		{Tenant: "t", Site: "s", Edge: "e", Software: "x"},                         // no broker
-		{Broker: "tcp://b:1883", Tenant: "t", Site: "s", Edge: "e"},                // no software
-		{Broker: "tcp://b:1883", Tenant: "T", Site: "s", Edge: "e", Software: "x"}, // bad id
-		{Broker: "tcp://b:1883", Tenant: "t", Site: "s", Edge: "e/#", Software: "x"},
-		{Broker: "tcp://b:1883", Tenant: "t", Site: "s", Edge: "e", Software: "x", Window: -1},
+	keys := map[string]ed25519.PublicKey{cloudKeyID: cloudKey.Public().(ed25519.PublicKey)}
+	good := Config{Broker: "tcp://b:1883", Tenant: "t", Site: "s", Edge: "e", Software: "x", CloudKeys: keys}
+	if _, err := New(good, nilCache{}, nilJournal{}); err != nil {
+		t.Fatalf("New(%+v): %v", good, err)
+	}
+	for _, change := range []func(c *Config){
+		func(c *Config) { c.Broker = "" },
+		func(c *Config) { c.Software = "" },
+		func(c *Config) { c.Tenant = "T" }, // bad id
+		func(c *Config) { c.Edge = "e/#" },
+		func(c *Config) { c.Window = -1 },
+		func(c *Config) { c.CloudKeys = nil },
+		func(c *Config) { c.CloudKeys = map[string]ed25519.PublicKey{"Bad/id": keys[cloudKeyID]} },
+		func(c *Config) { c.CloudKeys = map[string]ed25519.PublicKey{"k": keys[cloudKeyID][:16]} },
 	} {
+		cfg := good
+		change(&cfg)
 		if _, err := New(cfg, nilCache{}, nilJournal{}); err == nil {
 			t.Errorf("New(%+v): no error", cfg)
 		}
@@ -723,4 +780,7 @@ func TestConfig(t *testing.T) {
 }
 
 type nilCache struct{ edge.Cache }
+
+func (nilCache) Synced() time.Time { return time.Time{} }
+
 type nilJournal struct{ edge.Journal }

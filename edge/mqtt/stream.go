@@ -20,32 +20,38 @@ func (l *loop) handle(m inbound) vsync.Kind {
 	switch m.topic {
 	case l.topics.state, l.topics.sync, l.topics.ack, l.topics.cmd:
 	default:
-		l.st.wrongTopic.Add(1)
-		l.log.Warn("mqtt: message on a topic not ours", "topic", m.topic)
+		l.reject(RejectWrongTopic, "a topic not ours", "topic", m.topic)
 		return 0
 	}
 	topic, err := vsync.ParseTopic(m.topic)
 	if err != nil { // our own names always parse
-		l.st.wrongTopic.Add(1)
-		l.log.Error("mqtt: topic", "err", err)
+		l.reject(RejectWrongTopic, "a topic that does not parse", "topic", m.topic, "err", err)
 		return 0
 	}
-	msg, err := vsync.Unmarshal(m.payload)
+	env, err := vsync.UnmarshalEnvelope(m.payload)
 	if err != nil {
-		l.st.malformed.Add(1)
-		l.log.Warn("mqtt: rejected a malformed message", "topic", m.topic, "bytes", len(m.payload), "err", err)
+		l.reject(RejectMalformed, "malformed", "topic", m.topic, "bytes", len(m.payload), "err", err)
 		return 0
+	}
+	// The signature first: nothing of a message the cloud did not sign is
+	// decoded further, or believed.
+	if r, err := l.verify(env); err != nil {
+		l.reject(r, "not signed by the cloud", "topic", m.topic, "kind", env.Kind, "key_id", env.KeyID, "err", err)
+		return env.Kind
+	}
+	msg, err := env.Open()
+	if err != nil {
+		l.reject(RejectMalformed, "malformed", "topic", m.topic, "kind", env.Kind, "bytes", len(m.payload), "err", err)
+		return env.Kind
 	}
 	h := headerOf(msg)
 	if h.Tenant != l.cfg.Tenant || (h.Site != "" && h.Site != l.cfg.Site) || (h.Edge != "" && h.Edge != l.cfg.Edge) {
-		l.st.foreign.Add(1)
-		l.log.Warn("mqtt: rejected a message of another tenant, site or edge", "topic", m.topic, "kind", msg.Kind(),
+		l.reject(RejectForeign, "of another tenant, site or edge", "topic", m.topic, "kind", msg.Kind(),
 			"msg_tenant", h.Tenant, "msg_site", h.Site, "msg_edge", h.Edge)
 		return msg.Kind()
 	}
 	if err := topic.Check(msg); err != nil {
-		l.st.wrongTopic.Add(1)
-		l.log.Warn("mqtt: rejected a message", "topic", m.topic, "kind", msg.Kind(), "err", err)
+		l.reject(RejectWrongTopic, "not of its topic", "topic", m.topic, "kind", msg.Kind(), "err", err)
 		return msg.Kind()
 	}
 	switch msg := msg.(type) {
@@ -56,15 +62,25 @@ func (l *loop) handle(m inbound) vsync.Kind {
 	case *vsync.Ack:
 		l.up.ack(l, msg)
 	case *vsync.Command:
-		select {
-		case l.commands <- msg:
-			l.st.commands.Add(1)
-		default:
-			l.st.commandsDropped.Add(1)
-			l.log.Warn("mqtt: command dropped: the daemon is not taking commands", "id", msg.ID, "op", msg.Op)
-		}
+		l.command(msg)
 	}
 	return msg.Kind()
+}
+
+// command hands a new and timely command to the daemon.
+func (l *loop) command(c *vsync.Command) {
+	if r, why := l.admit(c); r != 0 {
+		l.reject(r, why, "id", c.ID, "op", c.Op, "time", c.Time, "expires", c.Expires)
+		return
+	}
+	select {
+	case l.commands <- c:
+		l.carried[c.ID] = c.Expires
+		l.st.commands.Add(1)
+	default:
+		l.st.commandsDropped.Add(1)
+		l.log.Warn("mqtt: command dropped: the daemon is not taking commands", "id", c.ID, "op", c.Op)
+	}
 }
 
 // downlink is the state of the site's state stream: deltas and snapshots
@@ -78,6 +94,37 @@ type downlink struct {
 	snap    *snapshotLoad // the snapshot being loaded, if any
 	loaded  uint64        // the id of the last snapshot committed
 	resync  bool          // a full resync is asked and not yet sent
+	asked   asked
+}
+
+// asked is what the agent last asked the cloud for, with a Birth or a
+// CatchUp: the only times it takes a snapshot. An old snapshot that a broker
+// replays must never take the cache back to an earlier state (a member
+// blocked since would pass again), so a snapshot begins only while one was
+// asked for, at a version no older than the one asked from and than the
+// cache's.
+type asked struct {
+	on   bool   // a snapshot may come
+	from uint64 // the cache version asked from
+	full bool   // a full resync: only a snapshot answers it, deltas do not
+}
+
+// ask records a request sent from version from.
+func (d *downlink) ask(from uint64, full bool) {
+	d.asked = asked{on: true, from: from, full: full || (d.asked.on && d.asked.full)}
+}
+
+// unasked says why snapshot m may not begin, or "" if it may.
+func (d *downlink) unasked(l *loop, m *vsync.Snapshot) string {
+	switch {
+	case !d.asked.on:
+		return "a snapshot not asked for"
+	case m.Version < d.asked.from:
+		return "a snapshot older than asked for"
+	case m.Version < l.cache.Version():
+		return "a snapshot older than the cache"
+	}
+	return ""
 }
 
 // sendResync sends the full CatchUp that Resync asked for, if connected.
@@ -85,9 +132,11 @@ func (d *downlink) sendResync(l *loop) {
 	if !d.resync || !l.client.IsConnectionOpen() {
 		return
 	}
-	if l.publish(l.topics.catchUp, &vsync.CatchUp{From: l.cache.Version(), Full: true}) {
+	from := l.cache.Version()
+	if l.publish(l.topics.catchUp, &vsync.CatchUp{From: from, Full: true}) {
 		l.st.catchUps.Add(1)
 		d.resync = false
+		d.ask(from, true)
 	}
 }
 
@@ -115,6 +164,10 @@ func (d *downlink) delta(l *loop, m *vsync.Delta) {
 	case step == vsync.StepApply:
 		l.st.applied.Add(1)
 		d.gap = false
+		l.setInSync(true)
+		if !d.asked.full {
+			d.asked.on = false // the cloud answered with deltas, or had nothing older to send
+		}
 		l.applied()
 	default:
 		l.st.skipped.Add(1)
@@ -128,10 +181,14 @@ func (l *loop) applied() {
 	}
 }
 
+// catchUp asks for the state since from after a gap: the edge is out of
+// sync until it has it.
 func (d *downlink) catchUp(l *loop, from uint64) {
+	l.setInSync(false)
 	if l.publish(l.topics.catchUp, &vsync.CatchUp{From: from}) {
 		l.st.catchUps.Add(1)
 		d.gap, d.gapFrom = true, from
+		d.ask(from, false)
 	}
 }
 
@@ -139,7 +196,9 @@ func (d *downlink) catchUp(l *loop, from uint64) {
 // next chunk adds to it, the last commits it. A repeated chunk is ignored;
 // a chunk of an older snapshot is ignored; a newer snapshot drops the one
 // being loaded; a chunk out of order or that does not match the others
-// aborts the load and asks the cloud again.
+// aborts the load and asks the cloud again. A snapshot that was not asked
+// for, or is older than asked (see asked), is rejected as a replay; so is
+// the commit of one that deltas overtook while it loaded.
 func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 	s := d.snap
 	switch {
@@ -153,6 +212,11 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 		d.abort(l, "chunk out of order or not matching", m)
 		return
 	case s == nil || m.ID > s.id:
+		if why := d.unasked(l, m); why != "" {
+			l.reject(RejectReplayed, why, "id", m.ID, "chunk", m.Chunk, "version", m.Version,
+				"asked_from", d.asked.from, "cache_version", l.cache.Version())
+			return
+		}
 		if s != nil {
 			d.abort(l, "a newer snapshot began", m)
 		}
@@ -166,6 +230,7 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 			l.log.Error("mqtt: begin snapshot", "id", m.ID, "version", m.Version, "err", err)
 			return
 		}
+		w.SetPolicy(m.Policy) // chunk 0's: the site's policy at the snapshot's version
 		s = &snapshotLoad{id: m.ID, version: m.Version, chunks: m.Chunks, w: w}
 		d.snap = s
 	}
@@ -180,6 +245,11 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 		return
 	}
 	d.snap = nil
+	if v := l.cache.Version(); s.version < v {
+		_ = s.w.Abort()
+		l.reject(RejectReplayed, "a snapshot that deltas overtook while it loaded", "id", s.id, "version", s.version, "cache_version", v)
+		return
+	}
 	if err := s.w.Commit(l.ctx); err != nil {
 		l.st.cacheErrs.Add(1)
 		l.log.Error("mqtt: commit snapshot", "id", m.ID, "version", m.Version, "err", err)
@@ -188,7 +258,8 @@ func (d *downlink) snapshot(l *loop, m *vsync.Snapshot) {
 		return
 	}
 	l.st.snapLoaded.Add(1)
-	d.gap, d.loaded = false, s.id
+	d.gap, d.loaded, d.asked = false, s.id, asked{}
+	l.setInSync(true)
 	l.applied()
 	l.log.Info("mqtt: snapshot loaded", "id", s.id, "version", s.version, "chunks", s.chunks)
 }
@@ -269,7 +340,9 @@ func (u *uplink) ack(l *loop, m *vsync.Ack) {
 		return // a duplicate or an old ack
 	}
 	if last := l.journal.LastSeq(); m.Seq > last {
-		l.log.Warn("mqtt: ack beyond the journal", "seq", m.Seq, "last_seq", last)
+		// An ack of a journal this edge no longer has (a new disk), or a
+		// cloud bug: deleting by it could drop events never sent.
+		l.reject(RejectAckAhead, "ack beyond the journal", "seq", m.Seq, "last_seq", last)
 		return
 	}
 	if err := l.journal.DeleteThrough(l.ctx, m.Seq); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +133,8 @@ func (m *Main) openAgent() error {
 	m.agent, err = edgemqtt.New(edgemqtt.Config{
 		Broker: c.MQTT.Broker, Username: c.MQTT.Username, Password: strings.TrimSpace(string(pw)),
 		Tenant: c.Tenant, Site: c.Site, Edge: c.EdgeID, Software: protocol.Version,
-		Readers: m.syncReaders, Logger: m.Log,
+		CloudKeys: c.MQTT.Keys, Readers: m.syncReaders, Logger: m.Log,
+		Rejected: func(r edgemqtt.Reject) { m.Metrics.SyncRejected.WithLabelValues(r.String()).Inc() },
 		Applied: func(version uint64) {
 			m.Metrics.CacheVersion.Set(float64(version))
 			if m.OnCacheVersion != nil {
@@ -143,6 +145,19 @@ func (m *Main) openAgent() error {
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
+	for _, r := range edgemqtt.Rejects() {
+		m.Metrics.SyncRejected.WithLabelValues(r.String()) // every reason from 0, for alerts on increase()
+	}
+	// With the cloud, the site's offline policy applies by the agent's
+	// staleness; a standalone edge (no [mqtt]) has none to apply.
+	m.Keeper.Staleness = m.agent.Staleness
+	m.Metrics.SetStaleness(func() float64 {
+		s := m.agent.Staleness(time.Now())
+		if s == edge.Forever {
+			return math.Inf(1)
+		}
+		return s.Seconds()
+	})
 	return nil
 }
 
@@ -176,10 +191,11 @@ func (m *Main) gate(id string) remoteGate {
 	return nil
 }
 
-// commands carries out what the cloud asks, each command once and only
-// before it expires: a stale "open the gate" must never open it.
+// commands carries out what the cloud asks. The agent hands each command
+// over once, signed, and not yet expired (edgemqtt.Agent.Commands); it is
+// checked for expiry again here, after its wait in the channel: a stale
+// "open the gate" must never open it.
 func (m *Main) commands(ctx context.Context) error {
-	seen := map[uint64]bool{}
 	for {
 		var cmd *vsync.Command
 		select {
@@ -192,14 +208,6 @@ func (m *Main) commands(ctx context.Context) error {
 			cmd = c
 		}
 		log := m.Log.With("command", cmd.ID, "op", cmd.Op, "reader", cmd.Reader)
-		if seen[cmd.ID] {
-			log.Info("command already carried out")
-			continue
-		}
-		if len(seen) > 4096 {
-			clear(seen)
-		}
-		seen[cmd.ID] = true
 		if cmd.Expires.Time().Before(time.Now()) {
 			log.Warn("command expired before it arrived", "expires", cmd.Expires)
 			continue
@@ -207,6 +215,7 @@ func (m *Main) commands(ctx context.Context) error {
 		if cmd.Op == vsync.CmdResync {
 			m.agent.Resync()
 			log.Info("resync requested by the cloud")
+			m.commandDone(ctx, cmd)
 			continue
 		}
 		g := m.gate(cmd.Reader)
@@ -224,6 +233,9 @@ func (m *Main) commands(ctx context.Context) error {
 			m.agent.Notify()
 		case vsync.CmdShow:
 			err = g.Remote(ctx, edge.FitText(cmd.Text, g.Reader().Rows, g.Reader().Cols), time.Duration(cmd.Seconds)*time.Second, false)
+			if err == nil {
+				m.commandDone(ctx, cmd)
+			}
 		}
 		if err != nil {
 			log.Error("command failed", "err", err)
@@ -231,6 +243,15 @@ func (m *Main) commands(ctx context.Context) error {
 		}
 		log.Info("command carried out")
 	}
+}
+
+// commandDone journals the edge's acknowledgement of a CmdShow or CmdResync
+// it carried out (a CmdOpen's is its EventRemoteOpen), for the cloud.
+func (m *Main) commandDone(ctx context.Context, cmd *vsync.Command) {
+	if err := m.Keeper.Record(ctx, vsync.Event{Kind: vsync.EventCommandDone, Reader: cmd.Reader, Command: cmd.ID}); err != nil {
+		m.journalFailed(err)
+	}
+	m.agent.Notify()
 }
 
 // openGPIO opens every pin the configuration names, or none on a machine

@@ -11,7 +11,7 @@ import (
 
 // writeConfig writes a configuration for one OSDP line on port into a fresh
 // directory and returns its path.
-func writeConfig(t *testing.T, port string, extra string) string {
+func writeConfig(t testing.TB, port string, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "credential.key")
