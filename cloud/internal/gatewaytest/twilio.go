@@ -19,6 +19,9 @@ type SMS struct {
 type Twilio struct {
 	*httptest.Server
 	AccountSID, AuthToken string
+	// OnRequest, when set, is called with the idempotency token of each
+	// request as it arrives; tests use it to act while a send is in flight.
+	OnRequest func(token string)
 	faults
 
 	mu        sync.Mutex
@@ -63,6 +66,9 @@ func (g *Twilio) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.requests = append(g.requests, token)
 	g.mu.Unlock()
+	if g.OnRequest != nil {
+		g.OnRequest(token)
+	}
 	f, _ := g.next()
 	if f.Status != 0 {
 		if f.RetryAfter != "" {
