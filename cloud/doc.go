@@ -2,8 +2,10 @@
 // tenants (a club or a chain) with their sites, gates and operators; members
 // with credentials, memberships, instalments, bookings and consents, and
 // their CSV import jobs; the per-tenant CRM configuration; CRM actions, some
-// of which block or warn a member at the turnstile; and the pure computation
-// of a member's access record.
+// of which block or warn a member at the turnstile; message templates and
+// communications over e-mail, SMS and app push, with the ports their
+// gateways implement; and the pure computations: a member's access record,
+// a message rendered for a member (PlanMessage).
 //
 // The package follows the "standard package layout": it holds the types, the
 // rules and the service interfaces, and knows nothing of SQL or HTTP. The

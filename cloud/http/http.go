@@ -90,6 +90,9 @@ type Server struct {
 	ActionService   cloud.ActionService
 	AccessService   cloud.AccessService
 	AuditService    cloud.AuditService
+	// TemplateService and CommunicationService serve the messaging.
+	TemplateService      cloud.TemplateService
+	CommunicationService cloud.CommunicationService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

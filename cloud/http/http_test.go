@@ -16,8 +16,10 @@ import (
 
 	"varco.dev/cloud"
 	cloudhttp "varco.dev/cloud/http"
+	"varco.dev/cloud/internal/gatewaytest"
 	"varco.dev/cloud/internal/pgtest"
 	"varco.dev/cloud/postgres"
+	"varco.dev/cloud/twilio"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -34,6 +36,10 @@ type env struct {
 	client  *http.Client
 	imports *postgres.ImportService
 	jobs    chan *cloud.ImportJob // jobs the background worker ended
+	// The messaging: SMS go to a loopback Twilio gateway; sends the
+	// worker ended arrive on sends.
+	twilio *gatewaytest.Twilio
+	sends  chan *cloud.Communication
 }
 
 // client is an operator's view of the API.
@@ -70,6 +76,13 @@ func setup(t *testing.T) *env {
 	s.ActionService = postgres.NewActionService(db)
 	s.AccessService = postgres.NewAccessService(db)
 	s.AuditService = postgres.NewAuditService(db)
+	s.TemplateService = postgres.NewTemplateService(db)
+	tw := gatewaytest.NewTwilio(t)
+	comms := postgres.NewCommunicationService(db)
+	comms.SMS = &twilio.Client{BaseURL: tw.URL, AccountSID: tw.AccountSID, AuthToken: tw.AuthToken, From: "+15005550006"}
+	sends := make(chan *cloud.Communication, 16)
+	comms.OnJobEnd = func(c *cloud.Communication) { sends <- c }
+	s.CommunicationService = comms
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +97,11 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(imports.Stop)
-	return &env{t: t, srv: s, db: db, clock: clock, client: &http.Client{Transport: tr}, imports: imports, jobs: jobs}
+	if err := comms.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(comms.Stop)
+	return &env{t: t, srv: s, db: db, clock: clock, client: &http.Client{Transport: tr}, imports: imports, jobs: jobs, twilio: tw, sends: sends}
 }
 
 // tenant creates a tenant with an admin and returns the admin's client.

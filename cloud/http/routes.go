@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Get("/openapi.json", s.handleOpenAPI)
 		r.Post("/auth/login", s.handleLogin)
+		r.Post("/unsubscribe/{token}", s.handleUnsubscribe)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Post("/auth/logout", s.handleLogout)
@@ -61,6 +62,8 @@ func (s *Server) routes() {
 			r.Post("/members/{id}/instalments", s.handleCreateInstalment)
 			r.Get("/members/{id}/bookings", s.handleListBookings)
 			r.Post("/members/{id}/bookings", s.handleCreateBooking)
+			r.Get("/members/{id}/messages", s.handleMemberMessages)
+			r.Post("/members/{id}/push-tokens", s.handleRegisterPushToken)
 			r.Patch("/credentials/{id}", s.handleUpdateCredential)
 			r.Patch("/memberships/{id}", s.handleUpdateMembership)
 			r.Patch("/instalments/{id}", s.handleUpdateInstalment)
@@ -89,6 +92,20 @@ func (s *Server) routes() {
 			r.Get("/agenda", s.handleAgenda)
 			r.Get("/leaderboard", s.handleLeaderboard)
 			r.Post("/what-if", s.handleWhatIf)
+
+			r.Get("/templates", s.handleListTemplates)
+			r.Post("/templates", s.handleCreateTemplate)
+			r.Get("/templates/placeholders", s.handlePlaceholders)
+			r.Get("/templates/{id}", s.handleGetTemplate)
+			r.Patch("/templates/{id}", s.handleUpdateTemplate)
+			r.Post("/templates/{id}/archive", s.handleArchiveTemplate)
+
+			r.Post("/communications/preview", s.handlePreviewCommunication)
+			r.Post("/communications", s.handleCreateCommunication)
+			r.Post("/communications/crm", s.handleCreateCRMCommunication)
+			r.Get("/communications", s.handleListCommunications)
+			r.Get("/communications/{id}", s.handleGetCommunication)
+			r.Get("/communications/{id}/messages", s.handleCommunicationMessages)
 
 			r.Get("/audit", s.handleAudit)
 		})

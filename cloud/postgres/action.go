@@ -295,30 +295,39 @@ func (s *ActionService) BulkCreateActions(ctx context.Context, tmpl *cloud.Actio
 		if err != nil {
 			return err
 		}
-		seen := map[int64]bool{}
-		for i, mid := range memberIDs {
-			if seen[mid] {
-				return cloud.Invalid(fmt.Sprintf("member_ids[%d]", i), "Member %d is listed twice.", mid)
-			}
-			seen[mid] = true
-			m, err := activeMember(ctx, tx, mid, fmt.Sprintf("member_ids[%d]", i), false)
-			if err != nil {
-				return err
-			}
-			a := *tmpl
-			a.ID, a.ParentID = 0, nil
-			if err := a.Prepare(cfg, m, tx.op, tx.now); err != nil {
-				return err
-			}
-			if err := insertAction(ctx, tx, &a); err != nil {
-				return err
-			}
-			out = append(out, &a)
-		}
-		return nil
+		out, err = createActionsFor(ctx, tx, cfg, tmpl, memberIDs)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// createActionsFor creates a copy of tmpl for each member in tx: the bulk
+// creation of the API and the CRM communications share it. A member listed
+// twice or not active is EINVALID naming its index in member_ids.
+func createActionsFor(ctx context.Context, tx *Tx, cfg *cloud.CRMConfig, tmpl *cloud.Action, memberIDs []int64) ([]*cloud.Action, error) {
+	out := make([]*cloud.Action, 0, len(memberIDs))
+	seen := map[int64]bool{}
+	for i, mid := range memberIDs {
+		if seen[mid] {
+			return nil, cloud.Invalid(fmt.Sprintf("member_ids[%d]", i), "Member %d is listed twice.", mid)
+		}
+		seen[mid] = true
+		m, err := activeMember(ctx, tx, mid, fmt.Sprintf("member_ids[%d]", i), false)
+		if err != nil {
+			return nil, err
+		}
+		a := *tmpl
+		a.ID, a.ParentID = 0, nil
+		if err := a.Prepare(cfg, m, tx.op, tx.now); err != nil {
+			return nil, err
+		}
+		if err := insertAction(ctx, tx, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, &a)
 	}
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,75 +51,32 @@ type ImportService struct {
 	// number of rows the job has processed; tests use it to interrupt a job.
 	OnBatch func(id int64, processed int)
 
-	owner string        // this instance's name in lease_owner
-	kick  chan struct{} // wakes the worker: a job was queued or released
-
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	owner string // this instance's name in lease_owner
+	worker
 }
 
 // NewImportService returns an ImportService on db; its worker is not started.
 func NewImportService(db *DB) *ImportService {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return &ImportService{db: db, owner: "importer-" + hex.EncodeToString(b), kick: make(chan struct{}, 1)}
+	return &ImportService{db: db, owner: "importer-" + hex.EncodeToString(b), worker: newWorker()}
 }
 
 func (s *ImportService) batchRows() int              { return cmp.Or(s.BatchRows, 200) }
 func (s *ImportService) lease() time.Duration        { return cmp.Or(s.Lease, time.Minute) }
 func (s *ImportService) pollInterval() time.Duration { return cmp.Or(s.PollInterval, 10*time.Second) }
 
-func (s *ImportService) notify() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
 // Start starts the background worker; it runs until Stop or until ctx ends.
 // Starting a started service does nothing.
 func (s *ImportService) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done != nil {
-		return nil
-	}
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.done = make(chan struct{})
-	go s.work(ctx, s.done)
+	s.start(ctx, s.pollInterval(), s.runPending)
 	return nil
 }
 
 // Stop stops the worker and waits for it: the batch in progress is rolled
 // back and the job's lease released, so the next worker resumes it. It is
 // safe to call Stop on a service that was not started.
-func (s *ImportService) Stop() {
-	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel, s.done = nil, nil
-	s.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	<-done
-}
-
-func (s *ImportService) work(ctx context.Context, done chan struct{}) {
-	defer close(done)
-	tick := time.NewTicker(s.pollInterval())
-	defer tick.Stop()
-	for {
-		s.runPending(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.kick:
-		case <-tick.C:
-		}
-	}
-}
+func (s *ImportService) Stop() { s.stop() }
 
 // runPending runs the jobs that can be claimed, one after the other.
 func (s *ImportService) runPending(ctx context.Context) {

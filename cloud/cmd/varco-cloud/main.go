@@ -7,7 +7,12 @@
 //	varco-cloud version     print the version
 //
 // Configuration comes from flags, with defaults from the environment:
-// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, and for bootstrap
+// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL; the messaging gateways
+// VARCO_SMTP_ADDR, VARCO_SMTP_FROM, VARCO_SMTP_USERNAME, VARCO_SMTP_TLS,
+// VARCO_SMS_URL, VARCO_SMS_ACCOUNT_SID, VARCO_SMS_FROM, VARCO_PUSH_URL,
+// VARCO_PUSH_PROJECT, VARCO_UNSUBSCRIBE_URL, with the secrets
+// VARCO_SMTP_PASSWORD, VARCO_SMS_AUTH_TOKEN and VARCO_PUSH_TOKEN from the
+// environment only; and for bootstrap
 // VARCO_BOOTSTRAP_TENANT_NAME, VARCO_BOOTSTRAP_TENANT_SLUG,
 // VARCO_BOOTSTRAP_ADMIN_EMAIL, VARCO_BOOTSTRAP_ADMIN_NAME and
 // VARCO_BOOTSTRAP_ADMIN_PASSWORD (the password only from the environment, so
@@ -22,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,8 +35,11 @@ import (
 	"time"
 
 	"varco.dev/cloud"
+	"varco.dev/cloud/fcm"
 	cloudhttp "varco.dev/cloud/http"
 	"varco.dev/cloud/postgres"
+	"varco.dev/cloud/smtp"
+	"varco.dev/cloud/twilio"
 	"varco.dev/protocol"
 )
 
@@ -118,6 +127,18 @@ type Config struct {
 	DatabaseURL string
 	HTTPAddr    string
 	LogLevel    string
+	Messaging   MessagingConfig
+}
+
+// MessagingConfig says where messages go. A channel without its gateway
+// fails its messages with "sms gateway not configured" (and so on).
+type MessagingConfig struct {
+	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword, SMTPTLS string
+	SMSURL, SMSAccountSID, SMSAuthToken, SMSFrom            string
+	PushURL, PushProject, PushToken                         string
+	// UnsubscribeURL is this service's public /api/v1/unsubscribe URL, for
+	// the e-mails' List-Unsubscribe header.
+	UnsubscribeURL string
 }
 
 // Main is the program: its configuration and the parts it wires together.
@@ -128,6 +149,8 @@ type Main struct {
 	HTTPServer *cloudhttp.Server
 	// Imports runs the background member imports; Close stops it.
 	Imports *postgres.ImportService
+	// Communications sends messages in the background; Close stops it.
+	Communications *postgres.CommunicationService
 
 	stderr io.Writer
 	// configureDB, when set, adjusts the store before it opens (tests).
@@ -135,6 +158,12 @@ type Main struct {
 	// configureImports, when set, adjusts the import worker before it
 	// starts (tests).
 	configureImports func(*postgres.ImportService)
+	// configureCommunications, likewise for the messaging worker.
+	configureCommunications func(*postgres.CommunicationService)
+	// The gateways' adapters, built by ParseFlags from the configuration.
+	smtpSender *smtp.Sender
+	smsSender  *twilio.Client
+	pushSender *fcm.Client
 }
 
 // NewMain returns a Main configured from the environment.
@@ -144,6 +173,15 @@ func NewMain(stderr io.Writer) *Main {
 			DatabaseURL: os.Getenv("DATABASE_URL"),
 			HTTPAddr:    cmp.Or(os.Getenv("VARCO_HTTP_ADDR"), ":8080"),
 			LogLevel:    cmp.Or(os.Getenv("VARCO_LOG_LEVEL"), "info"),
+			Messaging: MessagingConfig{
+				SMTPAddr: os.Getenv("VARCO_SMTP_ADDR"), SMTPFrom: os.Getenv("VARCO_SMTP_FROM"),
+				SMTPUsername: os.Getenv("VARCO_SMTP_USERNAME"), SMTPPassword: os.Getenv("VARCO_SMTP_PASSWORD"),
+				SMTPTLS: cmp.Or(os.Getenv("VARCO_SMTP_TLS"), smtp.TLSStart),
+				SMSURL:  cmp.Or(os.Getenv("VARCO_SMS_URL"), twilio.DefaultBaseURL), SMSAccountSID: os.Getenv("VARCO_SMS_ACCOUNT_SID"),
+				SMSAuthToken: os.Getenv("VARCO_SMS_AUTH_TOKEN"), SMSFrom: os.Getenv("VARCO_SMS_FROM"),
+				PushURL: cmp.Or(os.Getenv("VARCO_PUSH_URL"), fcm.DefaultBaseURL), PushProject: os.Getenv("VARCO_PUSH_PROJECT"),
+				PushToken: os.Getenv("VARCO_PUSH_TOKEN"), UnsubscribeURL: os.Getenv("VARCO_UNSUBSCRIBE_URL"),
+			},
 		},
 		stderr: stderr,
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
@@ -163,6 +201,17 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 	fs := m.flagSet(cmd)
 	if cmd == "serve" {
 		fs.StringVar(&m.Config.HTTPAddr, "http-addr", m.Config.HTTPAddr, "HTTP listen address (env VARCO_HTTP_ADDR)")
+		mc := &m.Config.Messaging
+		fs.StringVar(&mc.SMTPAddr, "smtp-addr", mc.SMTPAddr, "SMTP server host:port; empty: no e-mail (env VARCO_SMTP_ADDR)")
+		fs.StringVar(&mc.SMTPFrom, "smtp-from", mc.SMTPFrom, `e-mail sender, "Club <noreply@club.example>" (env VARCO_SMTP_FROM)`)
+		fs.StringVar(&mc.SMTPUsername, "smtp-username", mc.SMTPUsername, "SMTP AUTH user; the password is VARCO_SMTP_PASSWORD (env VARCO_SMTP_USERNAME)")
+		fs.StringVar(&mc.SMTPTLS, "smtp-tls", mc.SMTPTLS, "starttls, tls or none (env VARCO_SMTP_TLS)")
+		fs.StringVar(&mc.SMSURL, "sms-url", mc.SMSURL, "Twilio API base URL (env VARCO_SMS_URL)")
+		fs.StringVar(&mc.SMSAccountSID, "sms-account-sid", mc.SMSAccountSID, "Twilio account SID; empty: no SMS; the auth token is VARCO_SMS_AUTH_TOKEN (env VARCO_SMS_ACCOUNT_SID)")
+		fs.StringVar(&mc.SMSFrom, "sms-from", mc.SMSFrom, "SMS sender number, or a messaging service SID MG... (env VARCO_SMS_FROM)")
+		fs.StringVar(&mc.PushURL, "push-url", mc.PushURL, "FCM API base URL (env VARCO_PUSH_URL)")
+		fs.StringVar(&mc.PushProject, "push-project", mc.PushProject, "Firebase project ID; empty: no push; the access token is VARCO_PUSH_TOKEN (env VARCO_PUSH_PROJECT)")
+		fs.StringVar(&mc.UnsubscribeURL, "unsubscribe-url", mc.UnsubscribeURL, "public URL of /api/v1/unsubscribe, for List-Unsubscribe (env VARCO_UNSUBSCRIBE_URL)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -178,7 +227,66 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 	if m.Config.DatabaseURL == "" {
 		return errors.New("a database URL is required: set DATABASE_URL or -database-url")
 	}
+	if cmd == "serve" {
+		return m.buildSenders()
+	}
 	return nil
+}
+
+// buildSenders builds the configured gateways' adapters and checks them.
+func (m *Main) buildSenders() error {
+	mc := m.Config.Messaging
+	if mc.SMTPAddr != "" {
+		from, err := mail.ParseAddress(mc.SMTPFrom)
+		if err != nil {
+			return fmt.Errorf("smtp from %q: %w", mc.SMTPFrom, err)
+		}
+		m.smtpSender = &smtp.Sender{Addr: mc.SMTPAddr, From: *from, Username: mc.SMTPUsername, Password: mc.SMTPPassword, TLS: mc.SMTPTLS}
+		if err := m.smtpSender.Validate(); err != nil {
+			return err
+		}
+	}
+	if mc.SMSAccountSID != "" {
+		c := &twilio.Client{BaseURL: mc.SMSURL, AccountSID: mc.SMSAccountSID, AuthToken: mc.SMSAuthToken}
+		if strings.HasPrefix(mc.SMSFrom, "MG") {
+			c.MessagingServiceSID = mc.SMSFrom
+		} else {
+			c.From = mc.SMSFrom
+		}
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		m.smsSender = c
+	}
+	if mc.PushProject != "" {
+		if mc.PushToken == "" {
+			return errors.New("fcm: set VARCO_PUSH_TOKEN")
+		}
+		m.pushSender = &fcm.Client{BaseURL: mc.PushURL, ProjectID: mc.PushProject, AccessToken: fcm.StaticToken(mc.PushToken)}
+		if err := m.pushSender.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newCommunications returns the messaging service with the configured
+// gateways.
+func (m *Main) newCommunications() *postgres.CommunicationService {
+	s := postgres.NewCommunicationService(m.DB)
+	// Typed nils must not become non-nil interfaces: a channel without its
+	// gateway stays nil, and its messages fail as not configured.
+	if m.smtpSender != nil {
+		s.Email = m.smtpSender
+	}
+	if m.smsSender != nil {
+		s.SMS = m.smsSender
+	}
+	if m.pushSender != nil {
+		s.Push = m.pushSender
+	}
+	s.UnsubscribeURL = m.Config.Messaging.UnsubscribeURL
+	return s
 }
 
 // OpenDB connects to the database and applies the migrations.
@@ -197,8 +305,9 @@ func (m *Main) OpenDB(ctx context.Context) error {
 	return m.DB.Migrate(ctx)
 }
 
-// Run opens the database, migrates it, starts the import worker (which
-// resumes the jobs a previous process left) and the HTTP server.
+// Run opens the database, migrates it, starts the import and messaging
+// workers (which resume the jobs a previous process left) and the HTTP
+// server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
 		return err
@@ -208,6 +317,13 @@ func (m *Main) Run(ctx context.Context) error {
 		m.configureImports(m.Imports)
 	}
 	if err := m.Imports.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	m.Communications = m.newCommunications()
+	if m.configureCommunications != nil {
+		m.configureCommunications(m.Communications)
+	}
+	if err := m.Communications.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	s := cloudhttp.NewServer()
@@ -225,6 +341,8 @@ func (m *Main) Run(ctx context.Context) error {
 	s.ActionService = postgres.NewActionService(m.DB)
 	s.AccessService = postgres.NewAccessService(m.DB)
 	s.AuditService = postgres.NewAuditService(m.DB)
+	s.TemplateService = postgres.NewTemplateService(m.DB)
+	s.CommunicationService = m.Communications
 	if err := s.Open(); err != nil {
 		return err
 	}
@@ -233,8 +351,9 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the HTTP server, then the import worker (its job in progress
-// is released, to be resumed by the next process), and closes the database.
+// Close stops the HTTP server, then the import and messaging workers (their
+// jobs in progress are released, to be resumed by the next process), and
+// closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -246,6 +365,13 @@ func (m *Main) Close() error {
 	if m.Imports != nil {
 		m.Imports.Stop()
 		m.Imports = nil
+	}
+	if m.Communications != nil {
+		m.Communications.Stop()
+		m.Communications = nil
+	}
+	if m.smtpSender != nil {
+		_ = m.smtpSender.Close()
 	}
 	if m.DB != nil {
 		m.DB.Close()

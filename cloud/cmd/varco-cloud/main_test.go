@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"varco.dev/cloud"
+	"varco.dev/cloud/internal/gatewaytest"
 	"varco.dev/cloud/internal/pgtest"
 	"varco.dev/cloud/postgres"
 	"varco.dev/protocol"
@@ -177,5 +179,78 @@ func TestMigrateAndBootstrapCommands(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"bootstrap", "-tenant-slug", "Not A Slug"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "slug") {
 		t.Errorf("bad slug: %v", err)
+	}
+}
+
+// TestServeMessaging boots serve with the SMTP server of the flags (a real
+// one on loopback) and no SMS gateway: an e-mail send arrives, an SMS send
+// fails as not configured.
+func TestServeMessaging(t *testing.T) {
+	url := pgtest.NewURL(t)
+	mails := gatewaytest.NewSMTP(t)
+	m := NewMain(io.Discard)
+	m.configureDB = func(db *postgres.DB) { db.PasswordParams = pgtest.FastPasswords }
+	sends := make(chan *cloud.Communication, 2)
+	m.configureCommunications = func(s *postgres.CommunicationService) { s.OnJobEnd = func(c *cloud.Communication) { sends <- c } }
+	if err := m.ParseFlags("serve", []string{"-database-url", url, "-http-addr", "127.0.0.1:0", "-smtp-addr", mails.Addr,
+		"-smtp-from", "Club <noreply@club.test>", "-smtp-tls", "none", "-unsubscribe-url", "https://crm.club.test/api/v1/unsubscribe"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	if _, err := m.Bootstrap(ctx, bootstrapConfig{TenantName: "Club", TenantSlug: "club", AdminEmail: "boss@club.test", AdminPassword: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	var token string
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, m.HTTPServer.URL()+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if out != nil {
+			_ = json.NewDecoder(resp.Body).Decode(out)
+		}
+		return resp.StatusCode
+	}
+	var login struct{ Token string }
+	call("POST", "/api/v1/auth/login", `{"email":"boss@club.test","password":"correct horse battery"}`, &login)
+	token = login.Token
+	var member, mailT, smsT struct{ ID int64 }
+	call("POST", "/api/v1/members", `{"kind":"person","first_name":"Anna","last_name":"Rossi","email":"anna@x.test","mobile":"+393331234567",
+		"consents":[{"channel":"email","purpose":"service","granted":true},{"channel":"sms","purpose":"service","granted":true}]}`, &member)
+	call("POST", "/api/v1/templates", `{"name":"M","channel":"email","subject":"Ciao [FirstName]","text":"Benvenuta al [ClubName]"}`, &mailT)
+	call("POST", "/api/v1/templates", `{"name":"S","channel":"sms","text":"Ciao [FirstName]"}`, &smsT)
+	for _, tmpl := range []int64{mailT.ID, smsT.ID} {
+		if st := call("POST", "/api/v1/communications", fmt.Sprintf(`{"template_id":%d,"purpose":"service","member_ids":[%d]}`, tmpl, member.ID), nil); st != 202 {
+			t.Fatalf("send = %d", st)
+		}
+		select {
+		case c := <-sends:
+			if tmpl == mailT.ID && c.Sent != 1 || tmpl == smsT.ID && c.Failed != 1 {
+				t.Errorf("communication %+v", c)
+			}
+		case <-time.After(time.Minute): // a guard against a hang, not a timing assertion
+			t.Fatal("the send did not end")
+		}
+	}
+	if got := mails.Mails(); len(got) != 1 || !strings.Contains(string(got[0].Data), "Benvenuta al Club") {
+		t.Errorf("mails %+v", got)
+	}
+	var hist struct{ Items []cloud.Message }
+	call("GET", fmt.Sprintf("/api/v1/members/%d/messages", member.ID), "", &hist)
+	if len(hist.Items) != 2 || hist.Items[0].Error != "sms gateway not configured" {
+		t.Errorf("history %+v", hist.Items)
 	}
 }
