@@ -271,6 +271,7 @@ func testConnect(t *testing.T, s server) {
 		{"bad password", "t1/e1", "wrong", "", nil, false},
 		{"empty password", "t1/e1", "", "", nil, false},
 		{"unknown user", "t1/e9", password, "", nil, false},
+		{"anonymous", "", "", "anonymous", nil, false},
 		{"bad cloud password", "cloud", "wrong", "", nil, false},
 		{"client id of another edge", "t1/e1", password, "t1/e2", nil, !s.checksConnect},        // testNoTakeover
 		{"will on another edge's status", "t1/e1", password, "", foreignWill, !s.checksConnect}, // testForeignWill

@@ -92,7 +92,7 @@ func WriteMosquittoACL(w io.Writer, users []Credential) error {
 			return err
 		}
 		if c.Cloud {
-			fmt.Fprintf(bw, "\n# varco-cloud\nuser %s\ntopic readwrite #\n", c.Username)
+			fmt.Fprintf(bw, "\n# a varco-cloud replica: every topic\nuser %s\ntopic readwrite #\n", c.Username)
 			continue
 		}
 		fmt.Fprintf(bw, "\n# edge %s of tenant %s at site %s\nuser %s\n", c.Edge, c.Tenant, c.Site, c.Username)
