@@ -90,19 +90,25 @@ func TestAllowed(t *testing.T) {
 	}
 }
 
-// testACL runs aclCases over TCP against s, each case on its own
-// connection: a publish must reach a cloud subscriber if and only if it is
-// allowed; a subscription gets the SUBACK that s gives, and its probe topic
-// reaches the subscriber only if the subscription is allowed (or s does not
-// refuse subscriptions) and the ACL lets the subscriber read the probe.
-// Cases that cannot go on the wire are skipped: the zero credential, and the
-// protocol violations (an empty filter, a publish to a wildcard), after
-// which a broker closes the connection (TestPublishRefusedDisconnects).
+// testACL runs aclCases over TCP against s, on one connection per user: a
+// publish must reach a cloud subscriber if and only if it is allowed; a
+// subscription gets the SUBACK that s gives, and its probe topic reaches the
+// subscriber only if the subscription is allowed (or s does not refuse
+// subscriptions) and the ACL lets the subscriber read the probe. Cases that
+// cannot go on the wire are skipped: the zero credential, and the protocol
+// violations (an empty filter, a publish to a wildcard), after which a
+// broker closes the connection (TestPublishRefusedDisconnects).
 func testACL(t *testing.T, s server) {
 	// The test's own cloud client: observes publishes, publishes probes.
 	cloud := mustDial(t, s.addr, "cloud2", nil)
 	if code := cloud.subscribe(t, "#"); code != 1 {
 		t.Fatalf("cloud subscribe: code %#x", code)
+	}
+	clients := map[string]*client{}
+	for _, tc := range aclCases {
+		if _, ok := clients[tc.user]; !ok && tc.user != "" {
+			clients[tc.user] = mustDial(t, s.addr, tc.user, nil)
+		}
 	}
 	for i, tc := range aclCases {
 		if tc.user == "" || tc.topic == "" || tc.write && strings.ContainsAny(tc.topic, "+#") {
@@ -110,10 +116,8 @@ func testACL(t *testing.T, s server) {
 		}
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Log(tc)
-			c := user(t, tc.user)
+			c, client := user(t, tc.user), clients[tc.user]
 			probe, marker := fmt.Sprintf("probe %d", i), fmt.Sprintf("marker %d", i)
-			client := mustDial(t, s.addr, tc.user, nil)
-			defer client.Disconnect(0)
 			if tc.write {
 				// Refused at QoS 0: dropped without a word, the connection
 				// stays. Then a marker, allowed at QoS 1.
@@ -127,6 +131,7 @@ func testACL(t *testing.T, s server) {
 			if code := client.subscribe(t, downstream(c)); code != 1 {
 				t.Fatalf("subscribe to the marker topic %s: code %#x", downstream(c), code)
 			}
+			defer client.unsubscribe(t, tc.topic, downstream(c))
 			code := client.subscribe(t, tc.topic)
 			switch {
 			case tc.want && code != 1:

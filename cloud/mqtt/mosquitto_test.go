@@ -31,8 +31,7 @@ const deployDir = "../../deploy/mosquitto"
 // mosquitto-config` would write for the fixture's users.
 func TestMosquitto(t *testing.T) {
 	t.Parallel()
-	m := startMosquitto(t, users)
-	testBroker(t, server{addr: m.addr})
+	testBroker(t, func(t *testing.T) server { return server{addr: startMosquitto(t, users).addr} })
 }
 
 // TestMosquittoReload: new files and a SIGHUP let a new edge in, and
@@ -66,7 +65,7 @@ func TestMosquittoReload(t *testing.T) {
 		t.Fatal("the removed edge is still connected")
 	}
 	if c, err := dial(t, m.addr, "t1/e3", password, "", nil); err == nil {
-		c.Disconnect(0)
+		c.close()
 		t.Fatal("the removed edge connected again")
 	}
 }
