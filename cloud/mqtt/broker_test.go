@@ -133,10 +133,11 @@ func TestEmbedded(t *testing.T) {
 }
 
 // testBroker runs the tests shared by both brokers, each on a broker of its
-// own that start starts. (A client that reconnects with the client id of a
-// connection mochi is still closing may be dropped from mochi's clients:
-// the tests connect again with a client id only after a takeover, or in
-// testConnect, which checks nothing after the CONNACK.)
+// own that start starts. (mochi v2.7.9 may drop from its clients, and so
+// deliver nothing to, a client that connects while an older connection with
+// its client id is closing: the tests do not reconnect a client id they
+// have just disconnected, except where they check nothing after the CONNACK
+// (testConnect) or where mochi refused the first connection.)
 func testBroker(t *testing.T, start func(*testing.T) server) {
 	for _, tc := range []struct {
 		name string
