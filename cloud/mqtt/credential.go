@@ -32,6 +32,12 @@ func (c Credential) Validate() error {
 	if c.PasswordHash == "" {
 		return fmt.Errorf("credential %q: no password hash", c.Username)
 	}
+	return c.validateUser()
+}
+
+// validateUser is Validate without the password hash: the checks of who the
+// credential is, for the Mosquitto files, which hash passwords their own way.
+func (c Credential) validateUser() error {
 	if c.Cloud {
 		if c.Username == "" || strings.Contains(c.Username, "/") {
 			return fmt.Errorf("cloud credential %q: want a non-empty username without '/'", c.Username)

@@ -45,6 +45,18 @@
 // The ACL is decided from the credential looked up at connect time: a
 // changed password or site applies from the edge's next connect.
 //
+// # Mosquitto
+//
+// An external Mosquitto 2.0 can take the embedded broker's place with the
+// same policy: WriteMosquittoACL writes its acl_file from the rule Allowed
+// applies, WriteMosquittoPasswords its password_file (MosquittoHash, the
+// format of mosquitto_passwd), for the users of a users file (ParseUsers);
+// `varco-cloud mosquitto-config` runs them. Mosquitto enforces the publish
+// and read ACL; it grants every subscription, replaces a client id with the
+// username rather than refusing it, and keeps the retain flag where this
+// broker clears it: deploy/mosquitto/README.md lists the differences, and
+// the tests run one table against both brokers.
+//
 // # Lifecycle
 //
 // New validates a Config; Start binds the address and serves until Stop or

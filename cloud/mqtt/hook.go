@@ -191,17 +191,45 @@ func Allowed(c Credential, topic string, write bool) bool {
 		return true
 	}
 	t, err := vsync.ParseTopic(topic)
-	if err != nil || t.Tenant != c.Tenant {
+	return err == nil && edgeMay(c, t, write)
+}
+
+// edgeMay is the ACL of an edge on a topic of the layout: it publishes the
+// edge-side kinds of its own edge, and subscribes the cloud-side kinds of
+// its own edge or, for a per-site kind, of its own site. It is the one rule
+// both brokers apply: Allowed for the embedded one, edgeTopics for the
+// Mosquitto ACL.
+func edgeMay(c Credential, t vsync.Topic, write bool) bool {
+	if c.Cloud || t.Tenant != c.Tenant {
 		return false
 	}
+	want := vsync.SideCloud
 	if write {
-		return t.Kind.Publisher() == vsync.SideEdge && t.Edge == c.Edge
+		want = vsync.SideEdge
 	}
-	if t.Kind.Publisher() != vsync.SideCloud {
+	if t.Kind.Publisher() != want {
 		return false
 	}
-	if t.Kind == vsync.TopicState {
+	if t.Kind.PerSite() {
 		return t.Site == c.Site
 	}
 	return t.Edge == c.Edge
+}
+
+// edgeTopics lists, in the order of the topic kinds, every topic edge
+// credential c may publish (write) or subscribe. edgeMay admits only topics
+// of c's tenant and of c's own edge or site, so the one candidate per kind
+// built here covers all it admits.
+func edgeTopics(c Credential, write bool) []string {
+	var topics []string
+	for k := vsync.TopicState; k.Valid(); k++ {
+		t := vsync.Topic{Kind: k, Tenant: c.Tenant, Edge: c.Edge}
+		if k.PerSite() {
+			t.Site, t.Edge = c.Site, ""
+		}
+		if edgeMay(c, t, write) {
+			topics = append(topics, t.String())
+		}
+	}
+	return topics
 }

@@ -130,6 +130,11 @@ func (k TopicKind) Publisher() Side {
 	return topicKinds[k].publisher
 }
 
+// PerSite reports whether topics of kind k are per site
+// (varco/v1/{tenant}/site/{site}/…, read by every edge of the site) rather
+// than per edge (varco/v1/{tenant}/edge/{edge}/…).
+func (k TopicKind) PerSite() bool { return k.Valid() && topicKinds[k].site }
+
 // QoS is the MQTT QoS to publish and subscribe with: 1 for every topic.
 // Receivers are idempotent (delta versions, event sequences, command ids), so
 // at-least-once delivery is enough and QoS 2's extra round trip is not needed.

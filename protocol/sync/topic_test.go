@@ -170,6 +170,9 @@ func TestTopicKinds(t *testing.T) {
 		if k.Publisher() != w.pub || k.Retained() != w.retained || k.Filter() != w.filter || k.QoS() != 1 {
 			t.Errorf("%s: publisher %s retained %v filter %s qos %d", k, k.Publisher(), k.Retained(), k.Filter(), k.QoS())
 		}
+		if perSite := strings.Contains(w.filter, "/site/"); k.PerSite() != perSite {
+			t.Errorf("%s: PerSite %v, want %v", k, k.PerSite(), perSite)
+		}
 		for m := KindDelta; m.Valid(); m++ {
 			if k.Carries(m) {
 				carried[m] = true
@@ -181,7 +184,7 @@ func TestTopicKinds(t *testing.T) {
 			t.Errorf("no topic carries %s", m)
 		}
 	}
-	if TopicKind(0).Valid() || TopicKind(9).Carries(KindDelta) || TopicKind(9).Retained() || TopicKind(9).Publisher() != 0 {
+	if TopicKind(0).Valid() || TopicKind(9).Carries(KindDelta) || TopicKind(9).Retained() || TopicKind(9).Publisher() != 0 || TopicKind(9).PerSite() {
 		t.Error("invalid topic kind")
 	}
 }

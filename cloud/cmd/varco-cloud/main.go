@@ -4,6 +4,8 @@
 //	varco-cloud serve       migrate the database and serve HTTP
 //	varco-cloud migrate     apply the database migrations and exit
 //	varco-cloud bootstrap   create a tenant and its first admin
+//	varco-cloud mosquitto-config [-dir DIR] USERS
+//	                        write an external Mosquitto's acl and passwd files
 //	varco-cloud version     print the version
 //
 // Configuration comes from flags, with defaults from the environment:
@@ -30,6 +32,7 @@ import (
 	"net/mail"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -61,6 +64,9 @@ commands:
   serve       migrate the database and serve the HTTP API
   migrate     apply the database migrations and exit
   bootstrap   create a tenant and its first admin operator
+  mosquitto-config [-dir DIR] USERS
+              write the acl and passwd files of an external Mosquitto for the
+              edges and cloud users of USERS (deploy/mosquitto/README.md)
   version     print the version (also --version)
 `
 
@@ -115,6 +121,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "created tenant %s (id %d) with admin %s\n", t.Slug, t.ID, b.AdminEmail)
+		return nil
+	case "mosquitto-config":
+		fs := flag.NewFlagSet("varco-cloud "+args[0], flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dir := fs.String("dir", DefaultMosquittoDir, "directory of the acl and passwd files")
+		fs.Usage = func() {
+			fmt.Fprintf(stderr, "usage: varco-cloud mosquitto-config [-dir DIR] USERS\n\n"+
+				"Writes DIR/acl and DIR/passwd for the users of the file USERS (see\n"+
+				"deploy/mosquitto/users.example) and prints a password for each new user.\n\n")
+			fs.PrintDefaults()
+		}
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errors.New("mosquitto-config: want one users file")
+		}
+		created, err := MosquittoConfig(fs.Arg(0), *dir, stdout)
+		if err != nil {
+			return fmt.Errorf("mosquitto-config: %w", err)
+		}
+		fmt.Fprintf(stderr, "wrote %s and %s (%d new users); reload Mosquitto: systemctl reload mosquitto\n",
+			filepath.Join(*dir, "acl"), filepath.Join(*dir, "passwd"), created)
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
