@@ -90,6 +90,7 @@ type Server struct {
 	ActionService   cloud.ActionService
 	AccessService   cloud.AccessService
 	AuditService    cloud.AuditService
+	TargetService   cloud.TargetService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

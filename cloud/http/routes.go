@@ -90,6 +90,18 @@ func (s *Server) routes() {
 			r.Get("/leaderboard", s.handleLeaderboard)
 			r.Post("/what-if", s.handleWhatIf)
 
+			r.Get("/targets", s.handleListTargets)
+			r.Post("/targets", s.handleCreateTarget)
+			r.Post("/targets/preview", s.handlePreviewTarget)
+			r.Get("/targets/{id}", s.handleGetTarget)
+			r.Patch("/targets/{id}", s.handleUpdateTarget)
+			r.Post("/targets/{id}/archive", s.handleArchiveTarget)
+			r.Post("/targets/{id}/run", s.handleRunTarget)
+			r.Post("/targets/{id}/count", s.handleCountTarget)
+			r.Get("/targets/{id}/export.csv", s.handleExportTargetCSV)
+			r.Get("/targets/{id}/export.xlsx", s.handleExportTargetXLSX)
+			r.Post("/targets/{id}/actions", s.handleTargetActions)
+
 			r.Get("/audit", s.handleAudit)
 		})
 	})

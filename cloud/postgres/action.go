@@ -291,34 +291,43 @@ func (s *ActionService) BulkCreateActions(ctx context.Context, tmpl *cloud.Actio
 	}
 	var out []*cloud.Action
 	err := s.db.inTx(ctx, func(tx *Tx) error {
-		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
-		if err != nil {
-			return err
-		}
-		seen := map[int64]bool{}
-		for i, mid := range memberIDs {
-			if seen[mid] {
-				return cloud.Invalid(fmt.Sprintf("member_ids[%d]", i), "Member %d is listed twice.", mid)
-			}
-			seen[mid] = true
-			m, err := activeMember(ctx, tx, mid, fmt.Sprintf("member_ids[%d]", i), false)
-			if err != nil {
-				return err
-			}
-			a := *tmpl
-			a.ID, a.ParentID = 0, nil
-			if err := a.Prepare(cfg, m, tx.op, tx.now); err != nil {
-				return err
-			}
-			if err := insertAction(ctx, tx, &a); err != nil {
-				return err
-			}
-			out = append(out, &a)
-		}
-		return nil
+		var err error
+		out, err = bulkInsertActions(ctx, tx, tmpl, memberIDs)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// bulkInsertActions creates a copy of tmpl for each member in tx: the one
+// path of every bulk creation (a list of members, a target's members).
+func bulkInsertActions(ctx context.Context, tx *Tx, tmpl *cloud.Action, memberIDs []int64) ([]*cloud.Action, error) {
+	cfg, err := tx.db.crmConfig(ctx, tx, tx.tenant())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*cloud.Action, 0, len(memberIDs))
+	seen := map[int64]bool{}
+	for i, mid := range memberIDs {
+		if seen[mid] {
+			return nil, cloud.Invalid(fmt.Sprintf("member_ids[%d]", i), "Member %d is listed twice.", mid)
+		}
+		seen[mid] = true
+		m, err := activeMember(ctx, tx, mid, fmt.Sprintf("member_ids[%d]", i), false)
+		if err != nil {
+			return nil, err
+		}
+		a := *tmpl
+		a.ID, a.ParentID = 0, nil
+		if err := a.Prepare(cfg, m, tx.op, tx.now); err != nil {
+			return nil, err
+		}
+		if err := insertAction(ctx, tx, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, &a)
 	}
 	return out, nil
 }
