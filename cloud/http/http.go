@@ -91,6 +91,7 @@ type Server struct {
 	AccessService   cloud.AccessService
 	AuditService    cloud.AuditService
 	TargetService   cloud.TargetService
+	ScheduleService cloud.ScheduleService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

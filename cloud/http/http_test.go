@@ -71,6 +71,7 @@ func setup(t *testing.T) *env {
 	s.AccessService = postgres.NewAccessService(db)
 	s.AuditService = postgres.NewAuditService(db)
 	s.TargetService = postgres.NewTargetService(db)
+	s.ScheduleService = postgres.NewScheduleService(db)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,12 @@ func (s *Server) routes() {
 			r.Get("/targets/{id}/export.xlsx", s.handleExportTargetXLSX)
 			r.Post("/targets/{id}/actions", s.handleTargetActions)
 
+			r.Get("/schedules", s.handleListSchedules)
+			r.Post("/schedules", s.handleCreateSchedule)
+			r.Get("/schedules/{id}", s.handleGetSchedule)
+			r.Patch("/schedules/{id}", s.handleUpdateSchedule)
+			r.Get("/schedules/{id}/runs", s.handleScheduleRuns)
+
 			r.Get("/audit", s.handleAudit)
 		})
 	})

@@ -7,7 +7,7 @@
 //	varco-cloud version     print the version
 //
 // Configuration comes from flags, with defaults from the environment:
-// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, and for bootstrap
+// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, VARCO_SCHEDULER, and for bootstrap
 // VARCO_BOOTSTRAP_TENANT_NAME, VARCO_BOOTSTRAP_TENANT_SLUG,
 // VARCO_BOOTSTRAP_ADMIN_EMAIL, VARCO_BOOTSTRAP_ADMIN_NAME and
 // VARCO_BOOTSTRAP_ADMIN_PASSWORD (the password only from the environment, so
@@ -31,6 +31,7 @@ import (
 	"varco.dev/cloud"
 	cloudhttp "varco.dev/cloud/http"
 	"varco.dev/cloud/postgres"
+	cloudriver "varco.dev/cloud/river"
 	"varco.dev/protocol"
 )
 
@@ -118,6 +119,9 @@ type Config struct {
 	DatabaseURL string
 	HTTPAddr    string
 	LogLevel    string
+	// Scheduler runs the scheduled operations in this process (several
+	// processes may; River elects one to tick).
+	Scheduler bool
 }
 
 // Main is the program: its configuration and the parts it wires together.
@@ -128,6 +132,12 @@ type Main struct {
 	HTTPServer *cloudhttp.Server
 	// Imports runs the background member imports; Close stops it.
 	Imports *postgres.ImportService
+	// Scheduler runs the scheduled operations (when Config.Scheduler);
+	// Close stops it.
+	Scheduler *cloudriver.Scheduler
+	// Communicator sends the scheduled communications; without one their
+	// runs are recorded as failed. Set it before Run.
+	Communicator cloud.Communicator
 
 	stderr io.Writer
 	// configureDB, when set, adjusts the store before it opens (tests).
@@ -135,6 +145,9 @@ type Main struct {
 	// configureImports, when set, adjusts the import worker before it
 	// starts (tests).
 	configureImports func(*postgres.ImportService)
+	// configureScheduler, when set, adjusts the scheduler before it starts
+	// (tests).
+	configureScheduler func(*cloudriver.Scheduler, *postgres.ScheduleRunner)
 }
 
 // NewMain returns a Main configured from the environment.
@@ -144,6 +157,7 @@ func NewMain(stderr io.Writer) *Main {
 			DatabaseURL: os.Getenv("DATABASE_URL"),
 			HTTPAddr:    cmp.Or(os.Getenv("VARCO_HTTP_ADDR"), ":8080"),
 			LogLevel:    cmp.Or(os.Getenv("VARCO_LOG_LEVEL"), "info"),
+			Scheduler:   os.Getenv("VARCO_SCHEDULER") != "false",
 		},
 		stderr: stderr,
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
@@ -163,6 +177,7 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 	fs := m.flagSet(cmd)
 	if cmd == "serve" {
 		fs.StringVar(&m.Config.HTTPAddr, "http-addr", m.Config.HTTPAddr, "HTTP listen address (env VARCO_HTTP_ADDR)")
+		fs.BoolVar(&m.Config.Scheduler, "scheduler", m.Config.Scheduler, "run the scheduled operations in this process (env VARCO_SCHEDULER=false to disable)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -181,7 +196,8 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 	return nil
 }
 
-// OpenDB connects to the database and applies the migrations.
+// OpenDB connects to the database and applies the migrations: ours, then
+// River's (the job queue of the scheduled operations).
 func (m *Main) OpenDB(ctx context.Context) error {
 	if m.Config.DatabaseURL == "" {
 		return errors.New("a database URL is required: set DATABASE_URL or -database-url")
@@ -194,11 +210,15 @@ func (m *Main) OpenDB(ctx context.Context) error {
 	if err := m.DB.Open(ctx); err != nil {
 		return err
 	}
-	return m.DB.Migrate(ctx)
+	if err := m.DB.Migrate(ctx); err != nil {
+		return err
+	}
+	return cloudriver.Migrate(ctx, m.DB.Pool, m.Logger)
 }
 
 // Run opens the database, migrates it, starts the import worker (which
-// resumes the jobs a previous process left) and the HTTP server.
+// resumes the jobs a previous process left), the scheduler (unless
+// disabled) and the HTTP server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
 		return err
@@ -209,6 +229,18 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if err := m.Imports.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
+	}
+	if m.Config.Scheduler {
+		runner := postgres.NewScheduleRunner(m.DB)
+		runner.Communicator = m.Communicator
+		m.Scheduler = cloudriver.NewScheduler(m.DB.Pool, runner, m.Logger)
+		if m.configureScheduler != nil {
+			m.configureScheduler(m.Scheduler, runner)
+		}
+		if err := m.Scheduler.Start(context.WithoutCancel(ctx)); err != nil {
+			m.Scheduler = nil
+			return err
+		}
 	}
 	s := cloudhttp.NewServer()
 	s.Addr = m.Config.HTTPAddr
@@ -226,6 +258,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.AccessService = postgres.NewAccessService(m.DB)
 	s.AuditService = postgres.NewAuditService(m.DB)
 	s.TargetService = postgres.NewTargetService(m.DB)
+	s.ScheduleService = postgres.NewScheduleService(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}
@@ -235,7 +268,9 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops the HTTP server, then the import worker (its job in progress
-// is released, to be resumed by the next process), and closes the database.
+// is released, to be resumed by the next process) and the scheduler (runs
+// in progress get 30 seconds, then are cancelled and resumed by the next
+// process), and closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -247,6 +282,12 @@ func (m *Main) Close() error {
 	if m.Imports != nil {
 		m.Imports.Stop()
 		m.Imports = nil
+	}
+	if m.Scheduler != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = errors.Join(err, m.Scheduler.Stop(ctx))
+		cancel()
+		m.Scheduler = nil
 	}
 	if m.DB != nil {
 		m.DB.Close()
