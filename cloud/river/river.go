@@ -171,13 +171,16 @@ type Scheduler struct {
 	// TickInterval is how often due runs are looked for (default a minute):
 	// runs start at most this late after their send time.
 	TickInterval time.Duration
-	// Workers is how many runs execute at once in this process (default 4).
+	// Workers is how many runs execute at once in this process (default 8).
 	Workers int
 	// RunTimeout bounds one run (default 10 minutes).
 	RunTimeout time.Duration
 	// FetchPollInterval is how often the client polls for jobs when no
 	// notification came (River's default when zero).
 	FetchPollInterval time.Duration
+	// FetchCooldown is the least time between two fetches of jobs (default
+	// 20ms; River's 100ms caps a client at Workers jobs per 100ms).
+	FetchCooldown time.Duration
 	// ID names the client in River's tables (default: River's own).
 	ID string
 
@@ -207,7 +210,8 @@ func (s *Scheduler) newClient() (*river.Client[pgx.Tx], error) {
 		ID:                s.ID,
 		Logger:            s.logger,
 		FetchPollInterval: s.FetchPollInterval,
-		Queues:            map[string]river.QueueConfig{Queue: {MaxWorkers: cmp.Or(s.Workers, 4)}},
+		FetchCooldown:     cmp.Or(s.FetchCooldown, 20*time.Millisecond),
+		Queues:            map[string]river.QueueConfig{Queue: {MaxWorkers: cmp.Or(s.Workers, 8)}},
 		Workers:           workers,
 		// A run whose process died is taken up again after this.
 		RescueStuckJobsAfter: timeout + 5*time.Minute,
