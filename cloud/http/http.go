@@ -93,6 +93,8 @@ type Server struct {
 	// TemplateService and CommunicationService serve the messaging.
 	TemplateService      cloud.TemplateService
 	CommunicationService cloud.CommunicationService
+	TargetService        cloud.TargetService
+	ScheduleService      cloud.ScheduleService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

@@ -83,6 +83,8 @@ func setup(t *testing.T) *env {
 	sends := make(chan *cloud.Communication, 16)
 	comms.OnJobEnd = func(c *cloud.Communication) { sends <- c }
 	s.CommunicationService = comms
+	s.TargetService = postgres.NewTargetService(db)
+	s.ScheduleService = postgres.NewScheduleService(db)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -82,31 +82,7 @@ func (s *Server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleArchiveMember(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Version *int `json:"version"`
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	v, err := version(r, req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	m, err := s.MemberService.ArchiveMember(r.Context(), id, v)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, m.Version, m)
+	serveArchive(s, w, r, s.MemberService.ArchiveMember)
 }
 
 // handleImportMembers stores a member CSV as an import job. A file of at
@@ -239,16 +215,23 @@ func (s *Server) handleExportMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Cursor = 0
-	switch format := r.URL.Query().Get("format"); format {
+	s.exportMembers(w, r, r.URL.Query().Get("format"), "members", s.eachMember(r, f))
+}
+
+// exportMembers writes the members each yields as a file named name.csv
+// or name.xlsx, in the member CSV format (cloud.MemberCSVColumns) and
+// format "csv" (also "") or "xlsx". Members are read before the first byte
+// is written, so that an error still gets a JSON error response.
+func (s *Server) exportMembers(w http.ResponseWriter, r *http.Request, format, name string, each func(yield func(*cloud.Member) error) error) {
+	switch format {
 	case "", "csv":
-		// Collect first so that an error still gets a JSON error response.
 		var ms []*cloud.Member
-		if err := s.eachMember(r, f)(func(m *cloud.Member) error { ms = append(ms, m); return nil }); err != nil {
+		if err := each(func(m *cloud.Member) error { ms = append(ms, m); return nil }); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="members.csv"`)
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 		err := cloud.WriteMembersCSV(w, func(yield func(*cloud.Member) error) error {
 			for _, m := range ms {
 				if err := yield(m); err != nil {
@@ -282,7 +265,7 @@ func (s *Server) handleExportMembers(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		if err := s.eachMember(r, f)(func(m *cloud.Member) error { return writeRow(cloud.MemberCSVRecord(m)) }); err != nil {
+		if err := each(func(m *cloud.Member) error { return writeRow(cloud.MemberCSVRecord(m)) }); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -291,7 +274,7 @@ func (s *Server) handleExportMembers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-		w.Header().Set("Content-Disposition", `attachment; filename="members.xlsx"`)
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.xlsx"`, name))
 		if err := x.Write(w); err != nil {
 			s.Logger.WarnContext(r.Context(), "export xlsx", "err", err)
 		}

@@ -71,6 +71,37 @@ func serveUpdate[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Re
 	writeVersioned(w, http.StatusOK, x.RowVersion(), x)
 }
 
+// serveArchive serves POST …/{id}/archive: the version comes from
+// If-Match or an optional {"version": n} body.
+func serveArchive[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request,
+	archive func(ctx context.Context, id int64, version int) (T, error)) {
+	var req struct {
+		Version *int `json:"version"`
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	v, err := version(r, req.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	x, err := archive(r.Context(), id, v)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeVersioned(w, http.StatusOK, x.RowVersion(), x)
+}
+
 // query reads a request's query parameters, keeping the first error: once
 // one parameter is invalid the others read as zero.
 type query struct {

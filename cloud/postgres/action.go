@@ -291,11 +291,8 @@ func (s *ActionService) BulkCreateActions(ctx context.Context, tmpl *cloud.Actio
 	}
 	var out []*cloud.Action
 	err := s.db.inTx(ctx, func(tx *Tx) error {
-		cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
-		if err != nil {
-			return err
-		}
-		out, err = createActionsFor(ctx, tx, cfg, tmpl, memberIDs)
+		var err error
+		out, err = bulkInsertActions(ctx, tx, tmpl, memberIDs)
 		return err
 	})
 	if err != nil {
@@ -304,10 +301,15 @@ func (s *ActionService) BulkCreateActions(ctx context.Context, tmpl *cloud.Actio
 	return out, nil
 }
 
-// createActionsFor creates a copy of tmpl for each member in tx: the bulk
-// creation of the API and the CRM communications share it. A member listed
-// twice or not active is EINVALID naming its index in member_ids.
-func createActionsFor(ctx context.Context, tx *Tx, cfg *cloud.CRMConfig, tmpl *cloud.Action, memberIDs []int64) ([]*cloud.Action, error) {
+// bulkInsertActions creates a copy of tmpl for each member in tx: the one
+// path of every bulk creation (a list of members, a target's members, the
+// CRM communications). A member listed twice or not active is EINVALID
+// naming its index in member_ids.
+func bulkInsertActions(ctx context.Context, tx *Tx, tmpl *cloud.Action, memberIDs []int64) ([]*cloud.Action, error) {
+	cfg, err := tx.db.crmConfig(ctx, tx, tx.tenant())
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*cloud.Action, 0, len(memberIDs))
 	seen := map[int64]bool{}
 	for i, mid := range memberIDs {

@@ -62,44 +62,10 @@ func BenchmarkCreateAdvance(b *testing.B) {
 // access record loaded from the database and computed, and the member
 // search over the HTTP API.
 func Benchmark100kMembers(b *testing.B) {
-	const members = 100_000
 	bd := setupB(b)
 	ctx := context.Background()
-	site := &cloud.Site{Name: "Centro"}
-	if err := bd.sites.CreateSite(bd.admin, site); err != nil {
-		b.Fatal(err)
-	}
-	seed := []string{
-		`INSERT INTO members (tenant_id, kind, first_name, last_name, tax_code, email, language, birth_date, created_at, updated_at)
-		 SELECT $1, 'person', (ARRAY['Anna','Bruno','Carla','Dario','Elena'])[1 + i % 5], 'Surname' || (i % 1000),
-		        'TX' || lpad(i::text, 12, '0'), 'm' || i || '@example.test', 'it', date '1980-01-01' + (i % 9000), now(), now()
-		 FROM generate_series(1, $2::int) i`,
-		`INSERT INTO credentials (tenant_id, member_id, key, kind, created_at)
-		 SELECT $1, id, 'card:1:' || id, 'card', now() FROM members WHERE tenant_id = $1`,
-		`INSERT INTO memberships (tenant_id, member_id, name, starts_on, ends_on, created_at)
-		 SELECT $1, id, 'Annual', date '2025-01-01', date '2025-12-31', now() FROM members WHERE tenant_id = $1`,
-	}
-	for _, q := range seed {
-		args := []any{bd.tenantID}
-		if len(args) == 1 && q == seed[0] {
-			args = append(args, members)
-		}
-		if _, err := bd.db.Pool.Exec(ctx, q, args...); err != nil {
-			b.Fatal(err)
-		}
-	}
-	rc, planned := id(bd.cfg, "Reception check"), outcome(bd.cfg, "Planned")
-	if _, err := bd.db.Pool.Exec(ctx, `INSERT INTO crm_actions (tenant_id, member_id, type_id, outcome_id, kind, is_open, created_at, updated_at)
-		SELECT $1, id, $2, $3, 'planned', true, now(), now() FROM members WHERE tenant_id = $1 AND id % 10 = 0`, bd.tenantID, rc, planned); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bd.db.Pool.Exec(ctx, `ANALYZE`); err != nil {
-		b.Fatal(err)
-	}
-	var minID int64
-	if err := bd.db.Pool.QueryRow(ctx, `SELECT min(id) FROM members WHERE tenant_id = $1`, bd.tenantID).Scan(&minID); err != nil {
-		b.Fatal(err)
-	}
+	site, minID := seed100k(b, bd)
+	const members = seedMembers
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	b.Run("access-record-from-db", func(b *testing.B) {
@@ -158,6 +124,53 @@ func Benchmark100kMembers(b *testing.B) {
 	b.Run("member-search-api/list-page", func(b *testing.B) {
 		search(b, func() string { return "" })
 	})
+}
+
+// seedMembers is how many members seed100k creates.
+const seedMembers = 100_000
+
+// seed100k gives tenant A a site and 100,000 members, each with a card and
+// a membership, one in ten with an open blocking action, and returns the
+// site and the lowest member ID.
+func seed100k(b *testing.B, bd *bundle) (*cloud.Site, int64) {
+	b.Helper()
+	ctx := context.Background()
+	site := &cloud.Site{Name: "Centro"}
+	if err := bd.sites.CreateSite(bd.admin, site); err != nil {
+		b.Fatal(err)
+	}
+	seed := []string{
+		`INSERT INTO members (tenant_id, kind, first_name, last_name, tax_code, email, language, birth_date, created_at, updated_at)
+		 SELECT $1, 'person', (ARRAY['Anna','Bruno','Carla','Dario','Elena'])[1 + i % 5], 'Surname' || (i % 1000),
+		        'TX' || lpad(i::text, 12, '0'), 'm' || i || '@example.test', 'it', date '1980-01-01' + (i % 9000), now(), now()
+		 FROM generate_series(1, $2::int) i`,
+		`INSERT INTO credentials (tenant_id, member_id, key, kind, created_at)
+		 SELECT $1, id, 'card:1:' || id, 'card', now() FROM members WHERE tenant_id = $1`,
+		`INSERT INTO memberships (tenant_id, member_id, name, starts_on, ends_on, created_at)
+		 SELECT $1, id, 'Annual', date '2025-01-01', date '2025-12-31', now() FROM members WHERE tenant_id = $1`,
+	}
+	for _, q := range seed {
+		args := []any{bd.tenantID}
+		if q == seed[0] {
+			args = append(args, seedMembers)
+		}
+		if _, err := bd.db.Pool.Exec(ctx, q, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rc, planned := id(bd.cfg, "Reception check"), outcome(bd.cfg, "Planned")
+	if _, err := bd.db.Pool.Exec(ctx, `INSERT INTO crm_actions (tenant_id, member_id, type_id, outcome_id, kind, is_open, created_at, updated_at)
+		SELECT $1, id, $2, $3, 'planned', true, now(), now() FROM members WHERE tenant_id = $1 AND id % 10 = 0`, bd.tenantID, rc, planned); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bd.db.Pool.Exec(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	var minID int64
+	if err := bd.db.Pool.QueryRow(ctx, `SELECT min(id) FROM members WHERE tenant_id = $1`, bd.tenantID).Scan(&minID); err != nil {
+		b.Fatal(err)
+	}
+	return site, minID
 }
 
 func id(cfg *cloud.CRMConfig, name string) int64 {

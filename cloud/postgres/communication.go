@@ -747,11 +747,7 @@ func (s *CommunicationService) CreateCRMCommunication(ctx context.Context, req c
 		}
 		created := 0
 		if len(active) > 0 {
-			cfg, err := s.db.crmConfig(ctx, tx, tx.tenant())
-			if err != nil {
-				return err
-			}
-			acts, err := createActionsFor(ctx, tx, cfg, &cloud.Action{TypeID: req.TypeID, Description: req.Text, Purpose: req.Purpose,
+			acts, err := bulkInsertActions(ctx, tx, &cloud.Action{TypeID: req.TypeID, Description: req.Text, Purpose: req.Purpose,
 				CompleteBy: req.CompleteBy, OperatorID: req.OperatorID, Tags: req.Tags}, active)
 			if err != nil {
 				return err

@@ -79,7 +79,9 @@ func (b *bundle) template(t testing.TB, tmpl *cloud.Template) *cloud.Template {
 	return tmpl
 }
 
-func service(ps ...cloud.Purpose) []cloud.Purpose { return append([]cloud.Purpose{cloud.PurposeService}, ps...) }
+func service(ps ...cloud.Purpose) []cloud.Purpose {
+	return append([]cloud.Purpose{cloud.PurposeService}, ps...)
+}
 
 func TestTemplates(t *testing.T) {
 	t.Parallel()

@@ -18,7 +18,8 @@ type TenantService struct{ db *DB }
 // NewTenantService returns a TenantService on db.
 func NewTenantService(db *DB) *TenantService { return &TenantService{db: db} }
 
-// CreateTenant creates a tenant with its first admin and the default CRM configuration.
+// CreateTenant creates a tenant with its first admin, the default CRM
+// configuration and the recipe scheduled operations (disabled).
 func (s *TenantService) CreateTenant(ctx context.Context, t *cloud.Tenant, admin *cloud.Operator, password string) error {
 	if t.MembershipWarnDays == 0 {
 		t.MembershipWarnDays = 7
@@ -58,7 +59,10 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *cloud.Tenant, admin
 		if err := tx.audit(ctx, "tenant.create", "tenant", t.ID, map[string]any{"slug": t.Slug}); err != nil {
 			return err
 		}
-		return seedCRM(ctx, tx, cloud.DefaultCRMConfig())
+		if err := seedCRM(ctx, tx, cloud.DefaultCRMConfig()); err != nil {
+			return err
+		}
+		return seedRecipes(ctx, tx)
 	})
 }
 

@@ -15,6 +15,7 @@
 // VARCO_PUSH_PROJECT, VARCO_UNSUBSCRIBE_URL, with the secrets
 // VARCO_SMTP_PASSWORD, VARCO_SMS_AUTH_TOKEN and VARCO_PUSH_TOKEN from the
 // environment only; and for bootstrap
+// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, VARCO_SCHEDULER, and for bootstrap
 // VARCO_BOOTSTRAP_TENANT_NAME, VARCO_BOOTSTRAP_TENANT_SLUG,
 // VARCO_BOOTSTRAP_ADMIN_EMAIL, VARCO_BOOTSTRAP_ADMIN_NAME and
 // VARCO_BOOTSTRAP_ADMIN_PASSWORD (the password only from the environment, so
@@ -41,6 +42,7 @@ import (
 	"varco.dev/cloud/fcm"
 	cloudhttp "varco.dev/cloud/http"
 	"varco.dev/cloud/postgres"
+	cloudriver "varco.dev/cloud/river"
 	"varco.dev/cloud/smtp"
 	"varco.dev/cloud/twilio"
 	"varco.dev/protocol"
@@ -158,6 +160,9 @@ type Config struct {
 	HTTPAddr    string
 	LogLevel    string
 	Messaging   MessagingConfig
+	// Scheduler runs the scheduled operations in this process (several
+	// processes may; River elects one to tick).
+	Scheduler bool
 }
 
 // MessagingConfig says where messages go. A channel without its gateway
@@ -181,6 +186,12 @@ type Main struct {
 	Imports *postgres.ImportService
 	// Communications sends messages in the background; Close stops it.
 	Communications *postgres.CommunicationService
+	// Scheduler runs the scheduled operations (when Config.Scheduler);
+	// Close stops it.
+	Scheduler *cloudriver.Scheduler
+	// Communicator sends the scheduled communications; without one their
+	// runs are recorded as failed. Set it before Run.
+	Communicator cloud.Communicator
 
 	stderr io.Writer
 	// configureDB, when set, adjusts the store before it opens (tests).
@@ -194,6 +205,9 @@ type Main struct {
 	smtpSender *smtp.Sender
 	smsSender  *twilio.Client
 	pushSender *fcm.Client
+	// configureScheduler, when set, adjusts the scheduler before it starts
+	// (tests).
+	configureScheduler func(*cloudriver.Scheduler, *postgres.ScheduleRunner)
 }
 
 // NewMain returns a Main configured from the environment.
@@ -212,6 +226,7 @@ func NewMain(stderr io.Writer) *Main {
 				PushURL: cmp.Or(os.Getenv("VARCO_PUSH_URL"), fcm.DefaultBaseURL), PushProject: os.Getenv("VARCO_PUSH_PROJECT"),
 				PushToken: os.Getenv("VARCO_PUSH_TOKEN"), UnsubscribeURL: os.Getenv("VARCO_UNSUBSCRIBE_URL"),
 			},
+			Scheduler: os.Getenv("VARCO_SCHEDULER") != "false",
 		},
 		stderr: stderr,
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
@@ -242,6 +257,7 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 		fs.StringVar(&mc.PushURL, "push-url", mc.PushURL, "FCM API base URL (env VARCO_PUSH_URL)")
 		fs.StringVar(&mc.PushProject, "push-project", mc.PushProject, "Firebase project ID; empty: no push; the access token is VARCO_PUSH_TOKEN (env VARCO_PUSH_PROJECT)")
 		fs.StringVar(&mc.UnsubscribeURL, "unsubscribe-url", mc.UnsubscribeURL, "public URL of /api/v1/unsubscribe, for List-Unsubscribe (env VARCO_UNSUBSCRIBE_URL)")
+		fs.BoolVar(&m.Config.Scheduler, "scheduler", m.Config.Scheduler, "run the scheduled operations in this process (env VARCO_SCHEDULER=false to disable)")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -319,7 +335,8 @@ func (m *Main) newCommunications() *postgres.CommunicationService {
 	return s
 }
 
-// OpenDB connects to the database and applies the migrations.
+// OpenDB connects to the database and applies the migrations: ours, then
+// River's (the job queue of the scheduled operations).
 func (m *Main) OpenDB(ctx context.Context) error {
 	if m.Config.DatabaseURL == "" {
 		return errors.New("a database URL is required: set DATABASE_URL or -database-url")
@@ -332,11 +349,15 @@ func (m *Main) OpenDB(ctx context.Context) error {
 	if err := m.DB.Open(ctx); err != nil {
 		return err
 	}
-	return m.DB.Migrate(ctx)
+	if err := m.DB.Migrate(ctx); err != nil {
+		return err
+	}
+	return cloudriver.Migrate(ctx, m.DB.Pool, m.Logger)
 }
 
 // Run opens the database, migrates it, starts the import and messaging
-// workers (which resume the jobs a previous process left) and the HTTP
+// workers (which resume the jobs a previous process left), the scheduler
+// (unless disabled; it sends through the messaging worker) and the HTTP
 // server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
@@ -356,6 +377,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.Communications.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	if m.Config.Scheduler {
+		runner := postgres.NewScheduleRunner(m.DB)
+		runner.Communicator = cmp.Or[cloud.Communicator](m.Communicator, m.Communications)
+		m.Scheduler = cloudriver.NewScheduler(m.DB.Pool, runner, m.Logger)
+		if m.configureScheduler != nil {
+			m.configureScheduler(m.Scheduler, runner)
+		}
+		if err := m.Scheduler.Start(context.WithoutCancel(ctx)); err != nil {
+			m.Scheduler = nil
+			return err
+		}
+	}
 	s := cloudhttp.NewServer()
 	s.Addr = m.Config.HTTPAddr
 	s.Logger = m.Logger
@@ -373,6 +406,8 @@ func (m *Main) Run(ctx context.Context) error {
 	s.AuditService = postgres.NewAuditService(m.DB)
 	s.TemplateService = postgres.NewTemplateService(m.DB)
 	s.CommunicationService = m.Communications
+	s.TargetService = postgres.NewTargetService(m.DB)
+	s.ScheduleService = postgres.NewScheduleService(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}
@@ -381,9 +416,10 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the HTTP server, then the import and messaging workers (their
-// jobs in progress are released, to be resumed by the next process), and
-// closes the database.
+// Close stops the HTTP server, then the scheduler (runs in progress get 30
+// seconds, then are cancelled and resumed by the next process), the import
+// and messaging workers (their jobs in progress are released, to be resumed
+// by the next process), and closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -391,6 +427,12 @@ func (m *Main) Close() error {
 		err = m.HTTPServer.Close(ctx)
 		cancel()
 		m.HTTPServer = nil
+	}
+	if m.Scheduler != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = errors.Join(err, m.Scheduler.Stop(ctx))
+		cancel()
+		m.Scheduler = nil
 	}
 	if m.Imports != nil {
 		m.Imports.Stop()
@@ -402,6 +444,7 @@ func (m *Main) Close() error {
 	}
 	if m.smtpSender != nil {
 		_ = m.smtpSender.Close()
+		m.smtpSender = nil
 	}
 	if m.DB != nil {
 		m.DB.Close()

@@ -132,6 +132,20 @@ func TestServe(t *testing.T) {
 	case <-time.After(time.Minute): // a guard against a hang, not a timing assertion
 		t.Fatal("the background import did not end")
 	}
+	// The scheduler runs, and the recipes are served.
+	if m.Scheduler == nil {
+		t.Error("serve started no scheduler")
+	}
+	req, _ = http.NewRequest("GET", base+"/api/v1/schedules", nil)
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte(`"recipe":"block_medical_cert"`)) {
+		t.Errorf("schedules = %d %s", resp.StatusCode, body)
+	}
 	// Close waits for the handlers, so every access log line is written.
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -252,5 +266,29 @@ func TestServeMessaging(t *testing.T) {
 	call("GET", fmt.Sprintf("/api/v1/members/%d/messages", member.ID), "", &hist)
 	if len(hist.Items) != 2 || hist.Items[0].Error != "sms gateway not configured" {
 		t.Errorf("history %+v", hist.Items)
+	}
+}
+
+func TestSchedulerFlag(t *testing.T) {
+	t.Setenv("VARCO_SCHEDULER", "")
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"-scheduler=false"}, false},
+		{[]string{"--scheduler=true"}, true},
+	} {
+		m := NewMain(io.Discard)
+		if err := m.ParseFlags("serve", append([]string{"-database-url", "postgres://x"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		if m.Config.Scheduler != tc.want {
+			t.Errorf("%v: scheduler %v, want %v", tc.args, m.Config.Scheduler, tc.want)
+		}
+	}
+	t.Setenv("VARCO_SCHEDULER", "false")
+	if m := NewMain(io.Discard); m.Config.Scheduler {
+		t.Error("VARCO_SCHEDULER=false left the scheduler on")
 	}
 }

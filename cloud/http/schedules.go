@@ -1,0 +1,111 @@
+package http
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"varco.dev/cloud"
+)
+
+// scheduleInput is what a client sends to create a scheduled operation.
+type scheduleInput struct {
+	Name       string             `json:"name"`
+	Active     bool               `json:"active"`
+	SenderID   int64              `json:"sender_id"`
+	Recurrence cloud.Recurrence   `json:"recurrence"`
+	SendTime   string             `json:"send_time"`
+	Timezone   string             `json:"timezone"`
+	StartsOn   cloud.Date         `json:"starts_on"`
+	EndsOn     cloud.Date         `json:"ends_on"`
+	TargetID   int64              `json:"target_id"`
+	Body       cloud.ScheduleBody `json:"body"`
+}
+
+func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {
+	var f cloud.ScheduleFilter
+	q := query{r: r}
+	f.Limit = q.limit(50, 500)
+	f.Cursor = q.int64("cursor")
+	if q.err != nil {
+		s.fail(w, r, q.err)
+		return
+	}
+	switch r.URL.Query().Get("active") {
+	case "":
+	case "true":
+		f.Active = new(true)
+	case "false":
+		f.Active = new(false)
+	default:
+		s.fail(w, r, cloud.Invalid("active", "Must be true or false."))
+		return
+	}
+	list, err := s.ScheduleService.FindSchedules(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(list, f.Limit, func(x *cloud.Schedule) int64 { return x.ID }))
+}
+
+func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request) {
+	var in scheduleInput
+	if err := decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sc := &cloud.Schedule{Name: in.Name, Active: in.Active, SenderID: in.SenderID, TargetID: in.TargetID, Body: in.Body,
+		Timing: cloud.Timing{Recurrence: in.Recurrence, SendTime: in.SendTime, Timezone: in.Timezone, StartsOn: in.StartsOn, EndsOn: in.EndsOn}}
+	if err := s.ScheduleService.CreateSchedule(r.Context(), sc); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/schedules/%d", sc.ID))
+	writeVersioned(w, http.StatusCreated, sc.Version, sc)
+}
+
+func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {
+	serveGet(s, w, r, s.ScheduleService.FindScheduleByID)
+}
+
+func (s *Server) handleUpdateSchedule(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cloud.ScheduleUpdate
+		Version *int `json:"version"`
+	}
+	serveUpdate(s, w, r, &req, &req.Version, func(ctx context.Context, id int64, v int) (*cloud.Schedule, error) {
+		return s.ScheduleService.UpdateSchedule(ctx, id, v, req.ScheduleUpdate)
+	})
+}
+
+// handleScheduleRuns lists an operation's runs, latest day first; the
+// next page is before=<next_cursor>, a day.
+func (s *Server) handleScheduleRuns(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := query{r: r}
+	limit := q.limit(30, 366)
+	before := q.date("before")
+	if q.err != nil {
+		s.fail(w, r, q.err)
+		return
+	}
+	runs, err := s.ScheduleService.FindScheduleRuns(r.Context(), id, before, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := page[*cloud.ScheduleRun]{Items: runs}
+	if p.Items == nil {
+		p.Items = []*cloud.ScheduleRun{}
+	}
+	if len(runs) == limit {
+		next := runs[len(runs)-1].Day.String()
+		p.NextCursor = &next
+	}
+	writeJSON(w, http.StatusOK, p)
+}
