@@ -93,10 +93,10 @@ type SigningKey struct {
 // the cloud: the offline policy and the signing keys. Every method acts on
 // the tenant of the operator in ctx.
 type SyncConfigService interface {
-	// OfflinePolicy returns the tenant's policy (version 0 if never set).
+	// OfflinePolicy returns the tenant's policy (version 1 if never set).
 	OfflinePolicy(ctx context.Context) (*OfflinePolicy, error)
 	// PutOfflinePolicy replaces the policy if the stored version is
-	// version (0 when none was ever set). Returns EINVALID for a bad
+	// version (1 when none was ever set). Returns EINVALID for a bad
 	// limit, EPRECONDITION for a stale version, EFORBIDDEN for a non-admin.
 	PutOfflinePolicy(ctx context.Context, p *OfflinePolicy, version int) (*OfflinePolicy, error)
 	// SigningKeys lists the tenant's keys, newest first, creating the first
