@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -185,16 +184,14 @@ func (s *SyncService) PendingTenants(ctx context.Context) ([]int64, error) {
 	return ids, nil
 }
 
-// SendDeltas publishes deltas of one site, in order, and returns once the
-// broker has them all.
-type SendDeltas func(ctx context.Context, deltas []*vsync.Delta) error
-
 // Sync drains a tenant's outbox into its sites' change logs and publishes
 // every unpublished version with send, holding the tenant's advisory lock.
+// send gets the deltas of one site, in order, and returns once the broker
+// has them all.
 // It returns when there is nothing left to do, or at once when another
 // process holds the lock. An error of send leaves the versions unpublished
 // for the next call.
-func (s *SyncService) Sync(ctx context.Context, tenantID int64, send SendDeltas) error {
+func (s *SyncService) Sync(ctx context.Context, tenantID int64, send func(context.Context, []*vsync.Delta) error) error {
 	for {
 		locked, err := s.syncLocked(ctx, tenantID, send)
 		if err != nil || !locked {
@@ -214,7 +211,7 @@ func (s *SyncService) Sync(ctx context.Context, tenantID int64, send SendDeltas)
 	}
 }
 
-func (s *SyncService) syncLocked(ctx context.Context, tenantID int64, send SendDeltas) (bool, error) {
+func (s *SyncService) syncLocked(ctx context.Context, tenantID int64, send func(context.Context, []*vsync.Delta) error) (bool, error) {
 	conn, err := s.db.Pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("sync tenant %d: %w", tenantID, err)
@@ -256,7 +253,7 @@ func (s *SyncService) syncLocked(ctx context.Context, tenantID int64, send SendD
 
 // publishPending publishes the tenant's unpublished versions, site by site
 // and in order.
-func (s *SyncService) publishPending(ctx context.Context, conn *pgxpool.Conn, tenant *cloud.Tenant, send SendDeltas) error {
+func (s *SyncService) publishPending(ctx context.Context, conn *pgxpool.Conn, tenant *cloud.Tenant, send func(context.Context, []*vsync.Delta) error) error {
 	for {
 		rows, err := conn.Query(ctx, `SELECT c.site_id, c.delta FROM sync_changes c
 			JOIN sync_sites ss ON ss.tenant_id = c.tenant_id AND ss.site_id = c.site_id
@@ -662,65 +659,58 @@ func (s *SyncService) SiteVersion(ctx context.Context, tenant, site string) (uin
 	return uint64(v), nil
 }
 
-// ErrLogTooShort is returned by Changes when the change log does not reach
-// back to the version asked for, or when catching up from it would take more
-// deltas than allowed: the edge needs a snapshot.
-var ErrLogTooShort = errors.New("sync: change log does not reach back far enough")
-
 // Changes returns a site's deltas after version from, oldest first, up to
-// the latest committed version: none when from is that version. Returns
-// ErrLogTooShort when the log no longer has the delta from from, when from
-// is ahead of the site (a database restored from a backup) or when more than
-// max deltas would be needed; ENOTFOUND when the site is not the tenant's.
-func (s *SyncService) Changes(ctx context.Context, tenant, site string, from uint64, max int) ([]*vsync.Delta, error) {
+// the latest committed version: none when from is that version. ok is false
+// when the edge needs a snapshot instead: the log no longer has the delta
+// from from, from is ahead of the site (a database restored from a backup)
+// or more than max deltas would be needed. Returns ENOTFOUND when the site
+// is not the tenant's.
+func (s *SyncService) Changes(ctx context.Context, tenant, site string, from uint64, max int) (deltas []*vsync.Delta, ok bool, err error) {
 	tenantID, siteID, err := siteRef(ctx, s.db.Pool, tenant, site)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	tx, err := s.db.Pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
 	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+		return nil, false, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	var version int64
 	if err := tx.QueryRow(ctx, `SELECT version FROM sync_sites WHERE tenant_id = $1 AND site_id = $2`, tenantID, siteID).Scan(&version); err != nil {
-		return nil, fmt.Errorf("site version: %w", err)
+		return nil, false, fmt.Errorf("site version: %w", err)
 	}
 	switch cur := uint64(version); {
 	case from == cur:
-		return nil, nil
+		return nil, true, nil
 	case from > cur || cur-from > uint64(max):
-		return nil, ErrLogTooShort
+		return nil, false, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT delta FROM sync_changes WHERE tenant_id = $1 AND site_id = $2 AND version > $3 ORDER BY version`,
 		tenantID, siteID, int64(from))
 	if err != nil {
-		return nil, fmt.Errorf("read changes: %w", err)
+		return nil, false, fmt.Errorf("read changes: %w", err)
 	}
 	blobs, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
 	if err != nil {
-		return nil, fmt.Errorf("read changes: %w", err)
+		return nil, false, fmt.Errorf("read changes: %w", err)
 	}
-	deltas := make([]*vsync.Delta, 0, len(blobs))
+	deltas = make([]*vsync.Delta, 0, len(blobs))
 	prev := from
 	for _, b := range blobs {
 		d, err := unmarshalDelta(b)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if d.Prev != prev {
-			return nil, ErrLogTooShort // pruned
+			return nil, false, nil // pruned
 		}
 		deltas, prev = append(deltas, d), d.Version
 	}
 	if prev != uint64(version) {
-		return nil, ErrLogTooShort
+		return nil, false, nil
 	}
-	return deltas, nil
+	return deltas, true, nil
 }
-
-// SendSnapshot publishes one snapshot chunk.
-type SendSnapshot func(ctx context.Context, chunk *vsync.Snapshot) error
 
 // Snapshot sends a site's whole state at its latest committed version to
 // edge, in chunks of at most chunkRecords records (and 512 KiB), chunk 0
@@ -728,7 +718,7 @@ type SendSnapshot func(ctx context.Context, chunk *vsync.Snapshot) error
 // repeatable-read transaction, so every chunk is of the same version. It
 // returns the snapshot's id and version; ENOTFOUND when the site is not the
 // tenant's.
-func (s *SyncService) Snapshot(ctx context.Context, tenant, site, edge string, chunkRecords int, send SendSnapshot) (id, version uint64, err error) {
+func (s *SyncService) Snapshot(ctx context.Context, tenant, site, edge string, chunkRecords int, send func(context.Context, *vsync.Snapshot) error) (id, version uint64, err error) {
 	tenantID, siteID, err := siteRef(ctx, s.db.Pool, tenant, site)
 	if err != nil {
 		return 0, 0, err
