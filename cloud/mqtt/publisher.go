@@ -32,8 +32,8 @@ type SyncStore interface {
 	// Maintain queues the daily and format-change recomputes and prunes the
 	// change log.
 	Maintain(ctx context.Context) error
-	// SiteVersion returns a site's published version; ENOTFOUND when the
-	// site is not the tenant's.
+	// SiteVersion returns the latest version of a site's state; ENOTFOUND
+	// when the site is not the tenant's.
 	SiteVersion(ctx context.Context, tenant, site string) (uint64, error)
 	// Changes returns a site's deltas after from, or ok false when a
 	// snapshot is needed.

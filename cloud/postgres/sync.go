@@ -265,7 +265,10 @@ func (s *SyncService) publishPending(ctx context.Context, conn *pgxpool.Conn, te
 			site  int64
 			delta []byte
 		}
-		changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[change])
+		changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (change, error) {
+			var c change
+			return c, r.Scan(&c.site, &c.delta)
+		})
 		if err != nil {
 			return fmt.Errorf("sync tenant %s: unpublished changes: %w", tenant.Slug, err)
 		}
@@ -396,7 +399,10 @@ func (s *SyncService) drain(ctx context.Context, conn *pgxpool.Conn, tenant *clo
 	if err != nil {
 		return 0, fmt.Errorf("read sites: %w", err)
 	}
-	sites, err := pgx.CollectRows(rows, pgx.RowToStructByPos[syncSite])
+	sites, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (syncSite, error) {
+		var ss syncSite
+		return ss, r.Scan(&ss.id, &ss.timezone, &ss.version, &ss.policy)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read sites: %w", err)
 	}
@@ -644,15 +650,16 @@ func siteRef(ctx context.Context, q queryer, slug, site string) (tenantID, siteI
 	return tenantID, siteID, nil
 }
 
-// SiteVersion returns the version of a site's state that has been
-// published. Returns ENOTFOUND when the site is not the tenant's.
+// SiteVersion returns the latest version of a site's state: committed to
+// the change log, perhaps still being published. Returns ENOTFOUND when the
+// site is not the tenant's.
 func (s *SyncService) SiteVersion(ctx context.Context, tenant, site string) (uint64, error) {
 	tenantID, siteID, err := siteRef(ctx, s.db.Pool, tenant, site)
 	if err != nil {
 		return 0, err
 	}
 	var v int64
-	if err := s.db.Pool.QueryRow(ctx, `SELECT published_version FROM sync_sites WHERE tenant_id = $1 AND site_id = $2`,
+	if err := s.db.Pool.QueryRow(ctx, `SELECT version FROM sync_sites WHERE tenant_id = $1 AND site_id = $2`,
 		tenantID, siteID).Scan(&v); err != nil {
 		return 0, fmt.Errorf("site version: %w", err)
 	}
