@@ -82,7 +82,7 @@ type SigningKey struct {
 	// "<key id>=<public key>".
 	ConfigLine string `json:"config_line"`
 	// Active is true for the generation that signs now; a newer inactive
-	// one is staged for a rotation, an older one is kept until removed so
+	// one is staged for a rotation, an older one is listed until retired so
 	// that edges still configured with it keep verifying in-flight messages.
 	Active      bool       `json:"active"`
 	CreatedAt   time.Time  `json:"created_at"`
@@ -109,7 +109,8 @@ type SyncConfigService interface {
 	// ENOTFOUND for an unknown generation, ECONFLICT for one older than the
 	// active one.
 	ActivateSigningKey(ctx context.Context, generation int) (*SigningKey, error)
-	// RemoveSigningKey deletes a generation older than the active one.
-	// Returns ENOTFOUND, or ECONFLICT for the active or a staged one.
-	RemoveSigningKey(ctx context.Context, generation int) error
+	// RetireSigningKey takes a generation older than the active one off
+	// the list. Returns ENOTFOUND, or ECONFLICT for the active or a staged
+	// one.
+	RetireSigningKey(ctx context.Context, generation int) error
 }

@@ -90,6 +90,9 @@ type Server struct {
 	ActionService   cloud.ActionService
 	AccessService   cloud.AccessService
 	AuditService    cloud.AuditService
+	// SyncConfigService serves /sync: the edges' offline policy and the
+	// signing keys.
+	SyncConfigService cloud.SyncConfigService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

@@ -70,6 +70,7 @@ func setup(t *testing.T) *env {
 	s.ActionService = postgres.NewActionService(db)
 	s.AccessService = postgres.NewAccessService(db)
 	s.AuditService = postgres.NewAuditService(db)
+	s.SyncConfigService = postgres.NewSyncConfigService(db)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

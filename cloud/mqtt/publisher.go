@@ -122,7 +122,7 @@ type Publisher struct {
 	snapshots map[string]time.Time // tenant/edge → last snapshot
 
 	deltas, catchUps, catchUpDeltas, snapshotsSent, snapshotChunks, snapshotsLimited atomic.Int64
-	refused, malformed, errs                                                        atomic.Int64
+	refused, malformed, errs                                                         atomic.Int64
 }
 
 // NewPublisher validates cfg and returns a Publisher.

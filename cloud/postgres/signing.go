@@ -148,11 +148,11 @@ func insertSigningKey(ctx context.Context, q execer, tenantID int64, generation 
 }
 
 // PublicSigningKeys returns the public keys of every generation of a
-// tenant's key, by key id: what an edge of the tenant verifies with. Tests
+// tenant's key that is not retired, by key id: what an edge of the tenant verifies with. Tests
 // and tools use it; the API has SyncConfigService.SigningKeys.
 func (s *Signer) PublicSigningKeys(ctx context.Context, slug string) (map[string]ed25519.PublicKey, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT k.generation, k.public_key FROM tenant_signing_keys k
-		JOIN tenants t ON t.id = k.tenant_id WHERE t.slug = $1`, slug)
+		JOIN tenants t ON t.id = k.tenant_id WHERE t.slug = $1 AND k.retired_at IS NULL`, slug)
 	if err != nil {
 		return nil, fmt.Errorf("public signing keys: %w", err)
 	}

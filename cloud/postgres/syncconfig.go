@@ -105,7 +105,7 @@ func listSigningKeys(ctx context.Context, q queryer, tenantID int64) ([]*cloud.S
 	rows, err := q.Query(ctx, `SELECT t.slug, k.generation, k.public_key, k.created_at, k.activated_at,
 			k.generation = (SELECT max(generation) FROM tenant_signing_keys WHERE tenant_id = $1 AND activated_at IS NOT NULL)
 		FROM tenant_signing_keys k JOIN tenants t ON t.id = k.tenant_id
-		WHERE k.tenant_id = $1 ORDER BY k.generation DESC`, tenantID)
+		WHERE k.tenant_id = $1 AND k.retired_at IS NULL ORDER BY k.generation DESC`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list signing keys: %w", err)
 	}
@@ -202,25 +202,26 @@ func (s *SyncConfigService) ActivateSigningKey(ctx context.Context, gen int) (*c
 	})
 }
 
-// RemoveSigningKey deletes a generation older than the active one; admins
-// only.
-func (s *SyncConfigService) RemoveSigningKey(ctx context.Context, gen int) error {
+// RetireSigningKey takes a generation older than the active one off the
+// list; admins only. The row stays, for the audit trail.
+func (s *SyncConfigService) RetireSigningKey(ctx context.Context, gen int) error {
 	_, err := s.keyChange(ctx, func(tx *Tx, active, newest int) (int, error) {
 		switch {
 		case gen < 1 || gen > newest:
 			return 0, cloud.NotFound("Signing key")
 		case gen >= active:
 			return 0, &cloud.Error{Code: cloud.ECONFLICT, Field: "generation",
-				Message: fmt.Sprintf("Only generations older than the active one (%d) can be removed.", active)}
+				Message: fmt.Sprintf("Only generations older than the active one (%d) can be retired.", active)}
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM tenant_signing_keys WHERE tenant_id = $1 AND generation = $2`, tx.tenant(), gen)
+		tag, err := tx.Exec(ctx, `UPDATE tenant_signing_keys SET retired_at = $3
+			WHERE tenant_id = $1 AND generation = $2 AND retired_at IS NULL`, tx.tenant(), gen, tx.now)
 		if err != nil {
-			return 0, fmt.Errorf("remove signing key: %w", err)
+			return 0, fmt.Errorf("retire signing key: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
 			return 0, cloud.NotFound("Signing key")
 		}
-		return 0, tx.audit(ctx, "sync.signing_key.remove", "tenant", tx.tenant(), map[string]any{"generation": gen})
+		return 0, tx.audit(ctx, "sync.signing_key.retire", "tenant", tx.tenant(), map[string]any{"generation": gen})
 	})
 	return err
 }

@@ -225,6 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.ActionService = postgres.NewActionService(m.DB)
 	s.AccessService = postgres.NewAccessService(m.DB)
 	s.AuditService = postgres.NewAuditService(m.DB)
+	s.SyncConfigService = postgres.NewSyncConfigService(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}

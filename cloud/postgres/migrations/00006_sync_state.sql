@@ -86,8 +86,9 @@ CREATE TABLE sync_policies (
 -- Ed25519 keys that sign what the cloud sends to a tenant's edges. The key
 -- id on the wire is "<slug>-<generation>". The newest activated generation
 -- signs; a generation not yet activated is staged, so that installers can
--- add its public key to the edges before it signs. The private key (the
--- 32-byte seed) is stored here: production should keep it in a KMS.
+-- add its public key to the edges before it signs; an older one is listed
+-- until retired (kept, not deleted, for the audit trail). The private key
+-- (the 32-byte seed) is stored here: production should keep it in a KMS.
 CREATE TABLE tenant_signing_keys (
     tenant_id    bigint NOT NULL REFERENCES tenants (id),
     generation   int NOT NULL CHECK (generation > 0),
@@ -95,6 +96,7 @@ CREATE TABLE tenant_signing_keys (
     public_key   bytea NOT NULL CHECK (length(public_key) = 32),
     created_at   timestamptz NOT NULL,
     activated_at timestamptz,
+    retired_at   timestamptz,
     PRIMARY KEY (tenant_id, generation)
 );
 
