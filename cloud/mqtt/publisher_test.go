@@ -150,7 +150,7 @@ type brokerEnv struct {
 	creds      *mqtt.MemCredentials // nil for Mosquitto
 }
 
-func embeddedBroker(t *testing.T) brokerEnv {
+func embeddedBroker(t testing.TB) brokerEnv {
 	t.Helper()
 	creds := mqtt.NewMemCredentials(cheap)
 	if err := creds.AddCloud("cloud", password); err != nil {
@@ -167,7 +167,7 @@ func embeddedBroker(t *testing.T) brokerEnv {
 	return brokerEnv{url: "tcp://" + br.Addr(), user: "cloud", pass: password, creds: creds}
 }
 
-func mosquittoBroker(t *testing.T) brokerEnv {
+func mosquittoBroker(t testing.TB) brokerEnv {
 	t.Helper()
 	requireMosquitto(t)
 	return brokerEnv{url: "tcp://127.0.0.1:1883"}
@@ -175,7 +175,7 @@ func mosquittoBroker(t *testing.T) brokerEnv {
 
 // startPublisher runs a cloud client with a publisher on db until the test
 // ends.
-func startPublisher(t *testing.T, env brokerEnv, db *postgres.DB, clientID string, edit func(*mqtt.PublisherConfig)) *mqtt.Publisher {
+func startPublisher(t testing.TB, env brokerEnv, db *postgres.DB, clientID string, edit func(*mqtt.PublisherConfig)) *mqtt.Publisher {
 	t.Helper()
 	client, err := mqtt.NewClient(mqtt.ClientConfig{Broker: env.url, ClientID: clientID, Username: env.user, Password: env.pass, Logger: testLogger(t)})
 	if err != nil {
@@ -216,7 +216,7 @@ type observer struct {
 // observe connects to env (as user, the cloud's account when empty) and
 // subscribes to filter; it returns once the broker acknowledged the
 // subscription.
-func observe(t *testing.T, env brokerEnv, filter string) *observer {
+func observe(t testing.TB, env brokerEnv, filter string) *observer {
 	t.Helper()
 	o := &observer{msgs: make(chan msg, 10000)}
 	rnd := make([]byte, 4)
@@ -242,7 +242,7 @@ func observe(t *testing.T, env brokerEnv, filter string) *observer {
 }
 
 // publish publishes at QoS 1 and waits for the broker.
-func (o *observer) publish(t *testing.T, topic string, payload []byte) {
+func (o *observer) publish(t testing.TB, topic string, payload []byte) {
 	t.Helper()
 	if tok := o.Publish(topic, 1, false, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("publish %s: %v", topic, tok.Error())
@@ -250,7 +250,7 @@ func (o *observer) publish(t *testing.T, topic string, payload []byte) {
 }
 
 // next returns the next message on topic, skipping others.
-func (o *observer) next(t *testing.T, topic string) msg {
+func (o *observer) next(t testing.TB, topic string) msg {
 	t.Helper()
 	timeout := time.After(wait)
 	for {
@@ -319,7 +319,7 @@ func record(t *testing.T, d *vsync.Delta, m *cloud.Member) vsync.Record {
 // store reaches the site's state topic as a signed delta with the action,
 // and closing it as the next delta without it, on both brokers.
 func TestPublishActionLifecycle(t *testing.T) {
-	brokers := map[string]func(*testing.T) brokerEnv{"embedded": embeddedBroker, "mosquitto": mosquittoBroker}
+	brokers := map[string]func(testing.TB) brokerEnv{"embedded": embeddedBroker, "mosquitto": mosquittoBroker}
 	for name, start := range brokers {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -417,7 +417,7 @@ func TestPublishersDoNotDuplicate(t *testing.T) {
 
 // edgeEnv adds edge e1 of the tenant at its site to the embedded broker's
 // credentials and connects it.
-func (b *syncBundle) edge(t *testing.T, env brokerEnv, name string) *observer {
+func (b *syncBundle) edge(t testing.TB, env brokerEnv, name string) *observer {
 	t.Helper()
 	user, err := env.creds.AddEdge(b.slug, b.siteID, name, password)
 	if err != nil {
@@ -426,7 +426,7 @@ func (b *syncBundle) edge(t *testing.T, env brokerEnv, name string) *observer {
 	return observe(t, brokerEnv{url: env.url, user: user, pass: password}, "varco/v1/"+b.slug+"/edge/"+name+"/sync")
 }
 
-func (b *syncBundle) sendAsEdge(t *testing.T, e *observer, msg vsync.Message) {
+func (b *syncBundle) sendAsEdge(t testing.TB, e *observer, msg vsync.Message) {
 	t.Helper()
 	raw, err := vsync.Marshal(msg)
 	if err != nil {
