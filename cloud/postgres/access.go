@@ -47,7 +47,7 @@ func (s *AccessService) AccessRecord(ctx context.Context, memberID, siteID int64
 
 // loadAccessInput reads what ComputeAccessRecord needs, and the member's
 // pending overrides at the site's gates.
-func loadAccessInput(ctx context.Context, q queryer, tenantID, memberID, siteID int64, now time.Time) (*cloud.AccessInput, []*cloud.Override, error) {
+func loadAccessInput(ctx context.Context, q batchQueryer, tenantID, memberID, siteID int64, now time.Time) (*cloud.AccessInput, []*cloud.Override, error) {
 	tenant, err := findTenant(ctx, q, tenantID)
 	if err != nil {
 		return nil, nil, err
@@ -100,43 +100,50 @@ type accessData struct {
 }
 
 // loadAccessData loads the batch memberIDs of tenant's members; ids of
-// members that do not exist are left out.
-func loadAccessData(ctx context.Context, q queryer, tenant *cloud.Tenant, memberIDs []int64) (*accessData, error) {
-	d := &accessData{tenant: tenant, members: make(map[int64]*cloud.Member, len(memberIDs))}
-	members, err := collectRows(ctx, q, "members", `SELECT `+memberCols+` FROM members WHERE tenant_id = $1 AND id = ANY($2)`,
-		scanMember, tenant.ID, memberIDs)
-	if err != nil {
+// members that do not exist are left out. The queries go in one pipelined
+// round trip.
+func loadAccessData(ctx context.Context, q batchQueryer, tenant *cloud.Tenant, memberIDs []int64) (*accessData, error) {
+	var (
+		members     []*cloud.Member
+		credentials []*cloud.Credential
+		memberships []*cloud.Membership
+		instalments []*cloud.Instalment
+		actions     []*cloud.Action
+		actionTypes []*cloud.ActionType
+		b           pgx.Batch
+	)
+	queueRows(&b, "members", &members, scanMember, `SELECT `+memberCols+` FROM members WHERE tenant_id = $1 AND id = ANY($2)`,
+		tenant.ID, memberIDs)
+	queueRows(&b, "credentials", &credentials, scanCredential, `SELECT `+credentialCols+` FROM credentials
+		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "memberships", &memberships, scanMembership, `SELECT `+membershipCols+` FROM memberships
+		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "instalments", &instalments, scanInstalment, `SELECT `+instalmentCols+` FROM instalments
+		WHERE tenant_id = $1 AND member_id = ANY($2) AND paid_at IS NULL AND NOT cancelled ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "actions", &actions, scanAction, `SELECT `+actionCols+` FROM crm_actions
+		WHERE tenant_id = $1 AND member_id = ANY($2) AND is_open
+		AND type_id IN (SELECT id FROM action_types WHERE tenant_id = $1 AND access_action <> 'none') ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "action types", &actionTypes, scanActionType, `SELECT `+actionTypeCols+` FROM action_types
+		WHERE tenant_id = $1 AND access_action <> 'none'`, tenant.ID)
+	if err := q.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
+	d := &accessData{tenant: tenant, members: make(map[int64]*cloud.Member, len(members)), actionTypes: actionTypes,
+		credentials: byMember(credentials, func(c *cloud.Credential) int64 { return c.MemberID }),
+		memberships: byMember(memberships, func(m *cloud.Membership) int64 { return m.MemberID }),
+		instalments: byMember(instalments, func(i *cloud.Instalment) int64 { return i.MemberID }),
+		actions:     byMember(actions, func(a *cloud.Action) int64 { return a.MemberID })}
 	for _, m := range members {
 		d.members[m.ID] = m
 	}
-	if d.credentials, err = byMember(ctx, q, "credentials", `SELECT `+credentialCols+` FROM credentials
-		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, scanCredential, tenant.ID, memberIDs,
-		func(c *cloud.Credential) int64 { return c.MemberID }); err != nil {
-		return nil, err
-	}
-	if d.memberships, err = byMember(ctx, q, "memberships", `SELECT `+membershipCols+` FROM memberships
-		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, scanMembership, tenant.ID, memberIDs,
-		func(m *cloud.Membership) int64 { return m.MemberID }); err != nil {
-		return nil, err
-	}
-	if d.instalments, err = byMember(ctx, q, "instalments", `SELECT `+instalmentCols+` FROM instalments
-		WHERE tenant_id = $1 AND member_id = ANY($2) AND paid_at IS NULL AND NOT cancelled ORDER BY id`, scanInstalment, tenant.ID, memberIDs,
-		func(i *cloud.Instalment) int64 { return i.MemberID }); err != nil {
-		return nil, err
-	}
-	if d.actions, err = byMember(ctx, q, "actions", `SELECT `+actionCols+` FROM crm_actions
-		WHERE tenant_id = $1 AND member_id = ANY($2) AND is_open
-		AND type_id IN (SELECT id FROM action_types WHERE tenant_id = $1 AND access_action <> 'none') ORDER BY id`, scanAction, tenant.ID, memberIDs,
-		func(a *cloud.Action) int64 { return a.MemberID }); err != nil {
-		return nil, err
-	}
-	if d.actionTypes, err = collectRows(ctx, q, "action types", `SELECT `+actionTypeCols+` FROM action_types
-		WHERE tenant_id = $1 AND access_action <> 'none'`, scanActionType, tenant.ID); err != nil {
-		return nil, err
-	}
 	return d, nil
+}
+
+// batchQueryer is a queryer that also pipelines batches: a pool, a
+// connection or a transaction.
+type batchQueryer interface {
+	queryer
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // input returns the AccessInput of member id at a site, or nil if the batch
@@ -151,29 +158,24 @@ func (d *accessData) input(id, siteID int64, loc *time.Location, now time.Time) 
 		Actions: d.actions[id], ActionTypes: d.actionTypes}
 }
 
-// collectRows runs a query and scans every row; what names the rows in errors.
-func collectRows[T any](ctx context.Context, q queryer, what, sql string, scan func(pgx.Row) (T, error), args ...any) ([]T, error) {
-	rows, err := q.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", what, err)
-	}
-	return out, nil
+// queueRows queues a query on b whose rows are scanned into out when the
+// batch runs; what names the rows in errors.
+func queueRows[T any](b *pgx.Batch, what string, out *[]T, scan func(pgx.Row) (T, error), sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		v, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+		if err != nil {
+			return fmt.Errorf("load %s: %w", what, err)
+		}
+		*out = v
+		return nil
+	})
 }
 
-// byMember is collectRows grouped by member.
-func byMember[T any](ctx context.Context, q queryer, what, sql string, scan func(pgx.Row) (T, error), tenantID int64, memberIDs []int64,
-	member func(T) int64) (map[int64][]T, error) {
-	list, err := collectRows(ctx, q, what, sql, scan, tenantID, memberIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64][]T, len(memberIDs))
+// byMember groups rows by member.
+func byMember[T any](list []T, member func(T) int64) map[int64][]T {
+	out := make(map[int64][]T)
 	for _, v := range list {
 		out[member(v)] = append(out[member(v)], v)
 	}
-	return out, nil
+	return out
 }

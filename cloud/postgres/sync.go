@@ -237,16 +237,21 @@ func (s *SyncService) syncLocked(ctx context.Context, tenantID int64, send func(
 	if err != nil {
 		return true, fmt.Errorf("sync tenant %d: %w", tenantID, err)
 	}
+	if err := s.publishPending(ctx, conn, tenant, send); err != nil {
+		return true, err
+	}
 	for {
-		if err := s.publishPending(ctx, conn, tenant, send); err != nil {
-			return true, err
-		}
 		n, err := s.drain(ctx, conn, tenant)
 		if err != nil {
 			return true, fmt.Errorf("sync tenant %s: %w", tenant.Slug, err)
 		}
-		if n == 0 {
-			return true, nil
+		if n > 0 {
+			if err := s.publishPending(ctx, conn, tenant, send); err != nil {
+				return true, err
+			}
+		}
+		if n < s.batch() {
+			return true, nil // the outbox is empty, or nearly: Sync looks again
 		}
 	}
 }
