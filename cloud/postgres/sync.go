@@ -338,6 +338,12 @@ func (s *SyncService) drain(ctx context.Context, conn *pgxpool.Conn, tenant *clo
 		return 0, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	// Plan with the parameters at hand: sync_records fills up from nothing
+	// while a site's first sync runs, and a generic plan made when it was
+	// empty would scan it whole at every step.
+	if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+		return 0, fmt.Errorf("plan cache mode: %w", err)
+	}
 	now := s.db.now()
 	rows, err := tx.Query(ctx, `SELECT id, member_id, site_id, all_members, after_member FROM access_outbox
 		WHERE tenant_id = $1 ORDER BY id LIMIT $2`, tenant.ID, s.batch())
@@ -447,9 +453,19 @@ func (s *SyncService) drain(ctx context.Context, conn *pgxpool.Conn, tenant *clo
 // after the cursor: the tenant's members and the members with a record at
 // the site (or any site), so that deleted members are deleted at the edges.
 func (s *SyncService) nextMembers(ctx context.Context, tx pgx.Tx, tenantID int64, site *int64, after int64) ([]int64, error) {
-	rows, err := tx.Query(ctx, `SELECT id FROM members WHERE tenant_id = $1 AND id > $3
-		UNION SELECT member_id FROM sync_records WHERE tenant_id = $1 AND ($2::bigint IS NULL OR site_id = $2) AND member_id > $3
-		ORDER BY 1 LIMIT $4`, tenantID, site, after, s.batch())
+	// Each side limited on its own index scan, then merged: a plain UNION
+	// would read every remaining row at each step.
+	sql := `(SELECT id FROM members WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3)
+		UNION (SELECT member_id FROM sync_records WHERE tenant_id = $1 AND member_id > $2 ORDER BY member_id LIMIT $3)
+		ORDER BY 1 LIMIT $3`
+	args := []any{tenantID, after, s.batch()}
+	if site != nil {
+		sql = `(SELECT id FROM members WHERE tenant_id = $1 AND id > $3 ORDER BY id LIMIT $4)
+			UNION (SELECT member_id FROM sync_records WHERE tenant_id = $1 AND site_id = $2 AND member_id > $3 ORDER BY member_id LIMIT $4)
+			ORDER BY 1 LIMIT $4`
+		args = []any{tenantID, *site, after, s.batch()}
+	}
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("full recompute: %w", err)
 	}

@@ -70,6 +70,8 @@ CREATE TABLE sync_records (
     PRIMARY KEY (tenant_id, site_id, member_id),
     FOREIGN KEY (tenant_id, site_id) REFERENCES sync_sites (tenant_id, site_id)
 );
+-- A full recompute of every site walks members in id order.
+CREATE INDEX sync_records_member ON sync_records (tenant_id, member_id);
 
 -- Snapshot ids grow, so that an edge can tell the newer of two snapshots.
 CREATE SEQUENCE sync_snapshot_ids;
