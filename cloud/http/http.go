@@ -95,6 +95,9 @@ type Server struct {
 	CommunicationService cloud.CommunicationService
 	TargetService        cloud.TargetService
 	ScheduleService      cloud.ScheduleService
+	// SyncConfigService serves /sync: the edges' offline policy and the
+	// signing keys.
+	SyncConfigService cloud.SyncConfigService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

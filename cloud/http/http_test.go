@@ -85,6 +85,7 @@ func setup(t *testing.T) *env {
 	s.CommunicationService = comms
 	s.TargetService = postgres.NewTargetService(db)
 	s.ScheduleService = postgres.NewScheduleService(db)
+	s.SyncConfigService = postgres.NewSyncConfigService(db)
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -125,6 +125,13 @@ func (s *Server) routes() {
 			r.Get("/schedules/{id}/runs", s.handleScheduleRuns)
 
 			r.Get("/audit", s.handleAudit)
+
+			r.Get("/sync/offline-policy", s.handleGetOfflinePolicy)
+			r.Put("/sync/offline-policy", s.handlePutOfflinePolicy)
+			r.Get("/sync/keys", s.handleListSigningKeys)
+			r.Post("/sync/keys", s.handleAddSigningKey)
+			r.Post("/sync/keys/{generation}/activate", s.handleActivateSigningKey)
+			r.Post("/sync/keys/{generation}/retire", s.handleRetireSigningKey)
 		})
 	})
 }

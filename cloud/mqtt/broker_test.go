@@ -33,7 +33,10 @@ const password = "correct horse"
 
 // testLogger writes into t.Log until the test ends, and drops what
 // goroutines log afterwards.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
+	if _, bench := t.(*testing.B); bench {
+		return slog.New(slog.DiscardHandler)
+	}
 	w := &tWriter{t: t}
 	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -41,7 +44,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 type tWriter struct {
 	mu   gosync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 

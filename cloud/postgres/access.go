@@ -47,7 +47,7 @@ func (s *AccessService) AccessRecord(ctx context.Context, memberID, siteID int64
 
 // loadAccessInput reads what ComputeAccessRecord needs, and the member's
 // pending overrides at the site's gates.
-func loadAccessInput(ctx context.Context, q queryer, tenantID, memberID, siteID int64, now time.Time) (*cloud.AccessInput, []*cloud.Override, error) {
+func loadAccessInput(ctx context.Context, q batchQueryer, tenantID, memberID, siteID int64, now time.Time) (*cloud.AccessInput, []*cloud.Override, error) {
 	tenant, err := findTenant(ctx, q, tenantID)
 	if err != nil {
 		return nil, nil, err
@@ -60,48 +60,15 @@ func loadAccessInput(ctx context.Context, q queryer, tenantID, memberID, siteID 
 	if err != nil {
 		return nil, nil, fmt.Errorf("site %d time zone: %w", siteID, err)
 	}
-	in := &cloud.AccessInput{Tenant: tenant, SiteID: siteID, Location: loc, Now: now}
-	if in.Member, err = findMember(ctx, q, tenantID, memberID, false); err != nil {
+	data, err := loadAccessData(ctx, q, tenant, []int64{memberID})
+	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := q.Query(ctx, `SELECT `+credentialCols+` FROM credentials WHERE tenant_id = $1 AND member_id = $2`, tenantID, memberID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load credentials: %w", err)
+	in := data.input(memberID, siteID, loc, now)
+	if in == nil {
+		return nil, nil, cloud.NotFound("Member")
 	}
-	if in.Credentials, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Credential, error) { return scanCredential(r) }); err != nil {
-		return nil, nil, fmt.Errorf("load credentials: %w", err)
-	}
-	rows, err = q.Query(ctx, `SELECT `+membershipCols+` FROM memberships WHERE tenant_id = $1 AND member_id = $2`, tenantID, memberID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load memberships: %w", err)
-	}
-	if in.Memberships, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Membership, error) { return scanMembership(r) }); err != nil {
-		return nil, nil, fmt.Errorf("load memberships: %w", err)
-	}
-	rows, err = q.Query(ctx, `SELECT `+instalmentCols+` FROM instalments WHERE tenant_id = $1 AND member_id = $2
-		AND paid_at IS NULL AND NOT cancelled`, tenantID, memberID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load instalments: %w", err)
-	}
-	if in.Instalments, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Instalment, error) { return scanInstalment(r) }); err != nil {
-		return nil, nil, fmt.Errorf("load instalments: %w", err)
-	}
-	rows, err = q.Query(ctx, `SELECT `+actionCols+` FROM crm_actions WHERE tenant_id = $1 AND member_id = $2 AND is_open
-		AND type_id IN (SELECT id FROM action_types WHERE tenant_id = $1 AND access_action <> 'none')`, tenantID, memberID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load actions: %w", err)
-	}
-	if in.Actions, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.Action, error) { return scanAction(r) }); err != nil {
-		return nil, nil, fmt.Errorf("load actions: %w", err)
-	}
-	rows, err = q.Query(ctx, `SELECT `+actionTypeCols+` FROM action_types WHERE tenant_id = $1 AND access_action <> 'none'`, tenantID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load action types: %w", err)
-	}
-	if in.ActionTypes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (*cloud.ActionType, error) { return scanActionType(r) }); err != nil {
-		return nil, nil, fmt.Errorf("load action types: %w", err)
-	}
-	rows, err = q.Query(ctx, `SELECT o.id, o.member_id, o.gate_id, o.operator_id, o.reason, o.created_at, o.expires_at, o.used_at
+	rows, err := q.Query(ctx, `SELECT o.id, o.member_id, o.gate_id, o.operator_id, o.reason, o.created_at, o.expires_at, o.used_at
 		FROM access_overrides o JOIN gates g ON g.tenant_id = o.tenant_id AND g.id = o.gate_id
 		WHERE o.tenant_id = $1 AND o.member_id = $2 AND g.site_id = $3 AND o.used_at IS NULL AND o.expires_at > $4`, tenantID, memberID, siteID, now)
 	if err != nil {
@@ -116,4 +83,99 @@ func loadAccessInput(ctx context.Context, q queryer, tenantID, memberID, siteID 
 		return nil, nil, fmt.Errorf("load overrides: %w", err)
 	}
 	return in, overrides, nil
+}
+
+// accessData is what ComputeAccessRecord needs for a batch of one tenant's
+// members, at any of its sites: one query per table whatever the size of the
+// batch, so that the sync publisher recomputes thousands of members at the
+// cost of a few round trips. The maps are keyed by member id.
+type accessData struct {
+	tenant      *cloud.Tenant
+	members     map[int64]*cloud.Member
+	credentials map[int64][]*cloud.Credential
+	memberships map[int64][]*cloud.Membership
+	instalments map[int64][]*cloud.Instalment
+	actions     map[int64][]*cloud.Action
+	actionTypes []*cloud.ActionType
+}
+
+// loadAccessData loads the batch memberIDs of tenant's members; ids of
+// members that do not exist are left out. The queries go in one pipelined
+// round trip.
+func loadAccessData(ctx context.Context, q batchQueryer, tenant *cloud.Tenant, memberIDs []int64) (*accessData, error) {
+	var (
+		members     []*cloud.Member
+		credentials []*cloud.Credential
+		memberships []*cloud.Membership
+		instalments []*cloud.Instalment
+		actions     []*cloud.Action
+		actionTypes []*cloud.ActionType
+		b           pgx.Batch
+	)
+	queueRows(&b, "members", &members, scanMember, `SELECT `+memberCols+` FROM members WHERE tenant_id = $1 AND id = ANY($2)`,
+		tenant.ID, memberIDs)
+	queueRows(&b, "credentials", &credentials, scanCredential, `SELECT `+credentialCols+` FROM credentials
+		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "memberships", &memberships, scanMembership, `SELECT `+membershipCols+` FROM memberships
+		WHERE tenant_id = $1 AND member_id = ANY($2) ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "instalments", &instalments, scanInstalment, `SELECT `+instalmentCols+` FROM instalments
+		WHERE tenant_id = $1 AND member_id = ANY($2) AND paid_at IS NULL AND NOT cancelled ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "actions", &actions, scanAction, `SELECT `+actionCols+` FROM crm_actions
+		WHERE tenant_id = $1 AND member_id = ANY($2) AND is_open
+		AND type_id IN (SELECT id FROM action_types WHERE tenant_id = $1 AND access_action <> 'none') ORDER BY id`, tenant.ID, memberIDs)
+	queueRows(&b, "action types", &actionTypes, scanActionType, `SELECT `+actionTypeCols+` FROM action_types
+		WHERE tenant_id = $1 AND access_action <> 'none'`, tenant.ID)
+	if err := q.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	d := &accessData{tenant: tenant, members: make(map[int64]*cloud.Member, len(members)), actionTypes: actionTypes,
+		credentials: byMember(credentials, func(c *cloud.Credential) int64 { return c.MemberID }),
+		memberships: byMember(memberships, func(m *cloud.Membership) int64 { return m.MemberID }),
+		instalments: byMember(instalments, func(i *cloud.Instalment) int64 { return i.MemberID }),
+		actions:     byMember(actions, func(a *cloud.Action) int64 { return a.MemberID })}
+	for _, m := range members {
+		d.members[m.ID] = m
+	}
+	return d, nil
+}
+
+// batchQueryer is a queryer that also pipelines batches: a pool, a
+// connection or a transaction.
+type batchQueryer interface {
+	queryer
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// input returns the AccessInput of member id at a site, or nil if the batch
+// has no such member.
+func (d *accessData) input(id, siteID int64, loc *time.Location, now time.Time) *cloud.AccessInput {
+	m := d.members[id]
+	if m == nil {
+		return nil
+	}
+	return &cloud.AccessInput{Tenant: d.tenant, Location: loc, Member: m, SiteID: siteID, Now: now,
+		Credentials: d.credentials[id], Memberships: d.memberships[id], Instalments: d.instalments[id],
+		Actions: d.actions[id], ActionTypes: d.actionTypes}
+}
+
+// queueRows queues a query on b whose rows are scanned into out when the
+// batch runs; what names the rows in errors.
+func queueRows[T any](b *pgx.Batch, what string, out *[]T, scan func(pgx.Row) (T, error), sql string, args ...any) {
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		v, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+		if err != nil {
+			return fmt.Errorf("load %s: %w", what, err)
+		}
+		*out = v
+		return nil
+	})
+}
+
+// byMember groups rows by member.
+func byMember[T any](list []T, member func(T) int64) map[int64][]T {
+	out := make(map[int64][]T)
+	for _, v := range list {
+		out[member(v)] = append(out[member(v)], v)
+	}
+	return out
 }

@@ -408,6 +408,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.CommunicationService = m.Communications
 	s.TargetService = postgres.NewTargetService(m.DB)
 	s.ScheduleService = postgres.NewScheduleService(m.DB)
+	s.SyncConfigService = postgres.NewSyncConfigService(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}
