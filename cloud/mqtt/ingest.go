@@ -271,6 +271,9 @@ func publishSealed(ctx context.Context, c *Client, sealer Sealer, timeout time.D
 }
 
 func (in *Ingester) handleStatus(ctx context.Context, topic string, payload []byte) {
+	if len(payload) == 0 {
+		return // a retained status cleared
+	}
 	msg, _ := in.open(topic, payload)
 	if msg == nil {
 		return
