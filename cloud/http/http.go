@@ -90,6 +90,9 @@ type Server struct {
 	ActionService   cloud.ActionService
 	AccessService   cloud.AccessService
 	AuditService    cloud.AuditService
+	EdgeService     cloud.EdgeService
+	CommandService  cloud.CommandService
+	PassageService  cloud.PassageService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec

@@ -1,13 +1,16 @@
 // Command varco-cloud is the CRM service of varco: the JSON API for staff
 // and integrations on PostgreSQL.
 //
-//	varco-cloud serve       migrate the database and serve HTTP
+//	varco-cloud serve       migrate the database, run the MQTT side and serve HTTP
 //	varco-cloud migrate     apply the database migrations and exit
 //	varco-cloud bootstrap   create a tenant and its first admin
 //	varco-cloud version     print the version
 //
 // Configuration comes from flags, with defaults from the environment:
-// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, and for bootstrap
+// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL; for serve's broker
+// VARCO_MQTT_EMBEDDED, VARCO_MQTT_ADDR, VARCO_MQTT_URL, VARCO_MQTT_USERNAME,
+// VARCO_MQTT_PASSWORD (environment only), VARCO_MQTT_CLIENT_ID and
+// VARCO_MQTT_PUBLIC_URL (see mqtt.go); and for bootstrap
 // VARCO_BOOTSTRAP_TENANT_NAME, VARCO_BOOTSTRAP_TENANT_SLUG,
 // VARCO_BOOTSTRAP_ADMIN_EMAIL, VARCO_BOOTSTRAP_ADMIN_NAME and
 // VARCO_BOOTSTRAP_ADMIN_PASSWORD (the password only from the environment, so
@@ -118,6 +121,7 @@ type Config struct {
 	DatabaseURL string
 	HTTPAddr    string
 	LogLevel    string
+	MQTT        MQTTConfig
 }
 
 // Main is the program: its configuration and the parts it wires together.
@@ -135,6 +139,8 @@ type Main struct {
 	// configureImports, when set, adjusts the import worker before it
 	// starts (tests).
 	configureImports func(*postgres.ImportService)
+	// mqtt is the broker side, started by Run (mqtt.go).
+	mqtt *mqttParts
 }
 
 // NewMain returns a Main configured from the environment.
@@ -144,6 +150,7 @@ func NewMain(stderr io.Writer) *Main {
 			DatabaseURL: os.Getenv("DATABASE_URL"),
 			HTTPAddr:    cmp.Or(os.Getenv("VARCO_HTTP_ADDR"), ":8080"),
 			LogLevel:    cmp.Or(os.Getenv("VARCO_LOG_LEVEL"), "info"),
+			MQTT:        mqttConfigFromEnv(),
 		},
 		stderr: stderr,
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
@@ -163,6 +170,7 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 	fs := m.flagSet(cmd)
 	if cmd == "serve" {
 		fs.StringVar(&m.Config.HTTPAddr, "http-addr", m.Config.HTTPAddr, "HTTP listen address (env VARCO_HTTP_ADDR)")
+		m.mqttFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -198,7 +206,9 @@ func (m *Main) OpenDB(ctx context.Context) error {
 }
 
 // Run opens the database, migrates it, starts the import worker (which
-// resumes the jobs a previous process left) and the HTTP server.
+// resumes the jobs a previous process left), the MQTT side (the embedded
+// broker unless an external one is configured, and the cloud's client with
+// the event ingester and the commander) and the HTTP server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
 		return err
@@ -208,6 +218,9 @@ func (m *Main) Run(ctx context.Context) error {
 		m.configureImports(m.Imports)
 	}
 	if err := m.Imports.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	if err := m.startMQTT(); err != nil {
 		return err
 	}
 	s := cloudhttp.NewServer()
@@ -225,6 +238,9 @@ func (m *Main) Run(ctx context.Context) error {
 	s.ActionService = postgres.NewActionService(m.DB)
 	s.AccessService = postgres.NewAccessService(m.DB)
 	s.AuditService = postgres.NewAuditService(m.DB)
+	s.EdgeService = postgres.NewEdgeService(m.DB, m.mqtt.publicURL)
+	s.CommandService = m.mqtt.commander
+	s.PassageService = postgres.NewPassageService(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}
@@ -233,8 +249,9 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the HTTP server, then the import worker (its job in progress
-// is released, to be resumed by the next process), and closes the database.
+// Close stops the HTTP server, then the MQTT side, then the import worker
+// (its job in progress is released, to be resumed by the next process), and
+// closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -243,6 +260,7 @@ func (m *Main) Close() error {
 		cancel()
 		m.HTTPServer = nil
 	}
+	m.stopMQTT()
 	if m.Imports != nil {
 		m.Imports.Stop()
 		m.Imports = nil
