@@ -68,52 +68,60 @@ func (s *EventStore) inEdgeTx(ctx context.Context, fn func(tx pgx.Tx) error) err
 	}
 }
 
-// eventColumns are the events of a batch as column arrays, for one
-// multi-row INSERT ... SELECT FROM unnest(...).
-type eventColumns struct {
-	seq, member, action, command []*int64
-	at                           []time.Time
-	kind, decision, reason       []int16
-	reader                       []string
-	credential                   [][]byte
+// bigint converts a number an edge sent for a bigint column; 0 is NULL. It
+// refuses (EINVALID) numbers beyond PostgreSQL's bigint, which no honest
+// edge sends.
+func bigint(v uint64, what string, seq uint64) (*int64, error) {
+	if v == 0 {
+		return nil, nil
+	}
+	if v > math.MaxInt64 {
+		return nil, cloud.Invalid(what, "Event %d: %s %d out of range.", seq, what, v)
+	}
+	i := int64(v)
+	return &i, nil
 }
 
-// columns converts the events with a sequence after acked. It refuses (with
-// EINVALID) numbers beyond PostgreSQL's bigint, which no honest edge sends.
-func columns(events []vsync.Event, acked uint64) (*eventColumns, error) {
-	c := &eventColumns{}
-	n := len(events)
-	c.seq, c.member, c.action, c.command = make([]*int64, 0, n), make([]*int64, 0, n), make([]*int64, 0, n), make([]*int64, 0, n)
-	c.at, c.kind, c.decision, c.reason = make([]time.Time, 0, n), make([]int16, 0, n), make([]int16, 0, n), make([]int16, 0, n)
-	c.reader, c.credential = make([]string, 0, n), make([][]byte, 0, n)
-	ref := func(v uint64, what string, seq uint64) (*int64, error) {
-		if v == 0 {
-			return nil, nil
-		}
-		if v > math.MaxInt64 {
-			return nil, cloud.Invalid(what, "Event %d: %s %d out of range.", seq, what, v)
-		}
-		i := int64(v)
-		return &i, nil
-	}
-	for i := range events {
-		ev := &events[i]
-		if ev.Seq <= acked {
+// eventRows are the rows of new events, for COPY, and what they change
+// besides: members' last visits and commands reported carried out.
+type eventRows struct {
+	rows [][]any
+	// visits is the latest granted passage of each member.
+	visits map[int64]time.Time
+	// done are the command reports: command id, event kind and time.
+	doneIDs   []int64
+	doneKinds []int16
+	doneAt    []time.Time
+}
+
+var eventCopyColumns = []string{"tenant_id", "edge_id", "journal_epoch", "seq", "boot_id", "at", "received_at", "kind", "reader",
+	"credential", "member_id", "decision", "reason", "action_id", "command_id"}
+
+// newRows converts the events of batch that are after the mark and not in
+// stored, for edge e.
+func newRows(e edgeRef, batch *vsync.Events, stored map[int64]bool, now time.Time) (*eventRows, error) {
+	r := &eventRows{rows: make([][]any, 0, len(batch.Events)), visits: map[int64]time.Time{}}
+	for i := range batch.Events {
+		ev := &batch.Events[i]
+		if ev.Seq <= e.acked {
 			continue
 		}
-		seq, err := ref(ev.Seq, "seq", ev.Seq)
+		seq, err := bigint(ev.Seq, "seq", ev.Seq)
 		if err != nil {
 			return nil, err
 		}
-		member, err := ref(uint64(ev.Member), "member", ev.Seq)
+		if stored[*seq] {
+			continue
+		}
+		member, err := bigint(uint64(ev.Member), "member", ev.Seq)
 		if err != nil {
 			return nil, err
 		}
-		action, err := ref(ev.Action, "action", ev.Seq)
+		action, err := bigint(ev.Action, "action", ev.Seq)
 		if err != nil {
 			return nil, err
 		}
-		command, err := ref(ev.Command, "command", ev.Seq)
+		command, err := bigint(ev.Command, "command", ev.Seq)
 		if err != nil {
 			return nil, err
 		}
@@ -121,56 +129,90 @@ func columns(events []vsync.Event, acked uint64) (*eventColumns, error) {
 		if !ev.Credential.IsZero() {
 			cred = ev.Credential[:]
 		}
-		c.seq, c.member, c.action, c.command = append(c.seq, seq), append(c.member, member), append(c.action, action), append(c.command, command)
-		c.at = append(c.at, ev.Time.Time())
-		c.kind, c.decision, c.reason = append(c.kind, int16(ev.Kind)), append(c.decision, int16(ev.Decision)), append(c.reason, int16(ev.Reason))
-		c.reader, c.credential = append(c.reader, ev.Reader), append(c.credential, cred)
+		at := ev.Time.Time()
+		r.rows = append(r.rows, []any{e.tenantID, e.id, e.epoch, *seq, int64(batch.Boot), at, now, int16(ev.Kind), ev.Reader,
+			cred, member, int16(ev.Decision), int16(ev.Reason), action, command})
+		if ev.Kind == vsync.EventPassage && ev.Decision == vsync.DecisionGrant && member != nil && at.After(r.visits[*member]) {
+			r.visits[*member] = at
+		}
+		if command != nil {
+			r.doneIDs, r.doneKinds, r.doneAt = append(r.doneIDs, *command), append(r.doneKinds, int16(ev.Kind)), append(r.doneAt, at)
+		}
 	}
-	return c, nil
+	return r, nil
 }
 
-// storeEventsSQL inserts a batch's events that are not stored yet and, from
-// the ones it inserted, in the same statement: moves the last visit of the
-// members granted a passage, and marks done the commands of this edge that
-// an EventRemoteOpen (open) or EventCommandDone (show, resync) reports
-// carried out. It returns how many events it inserted.
-const storeEventsSQL = `
-WITH ins AS (
-	INSERT INTO edge_events (tenant_id, edge_id, journal_epoch, seq, boot_id, at, received_at, kind, reader, credential,
-		member_id, decision, reason, action_id, command_id)
-	SELECT $1, $2, $3, u.seq, $4, u.at, $5, u.kind, u.reader, u.credential, u.member_id, u.decision, u.reason, u.action_id, u.command_id
-	FROM unnest($6::bigint[], $7::timestamptz[], $8::smallint[], $9::text[], $10::bytea[], $11::bigint[], $12::smallint[],
-		$13::smallint[], $14::bigint[], $15::bigint[])
-		AS u (seq, at, kind, reader, credential, member_id, decision, reason, action_id, command_id)
-	ON CONFLICT DO NOTHING
-	RETURNING kind, at, member_id, decision, command_id
-), visits AS (
-	UPDATE members m SET last_visit_at = v.at
-	FROM (SELECT member_id, max(at) AS at FROM ins WHERE kind = 1 AND decision = 1 AND member_id IS NOT NULL GROUP BY member_id) v
-	WHERE m.tenant_id = $1 AND m.id = v.member_id AND (m.last_visit_at IS NULL OR m.last_visit_at < v.at)
-), done AS (
-	UPDATE edge_commands c SET status = 'done', done_at = ins.at
-	FROM ins
-	WHERE c.tenant_id = $1 AND c.edge_id = $2 AND c.id = ins.command_id AND c.status <> 'done'
-	  AND ((ins.kind = 6 AND c.op = 'open') OR (ins.kind = 7 AND c.op IN ('show', 'resync')))
-)
-SELECT count(*) FROM ins`
+// storedSeqs returns the sequences of [from, to] of e's journal that are
+// stored already: events that came ahead of a gap.
+func storedSeqs(ctx context.Context, tx pgx.Tx, e edgeRef, from, to uint64) (map[int64]bool, error) {
+	if to > math.MaxInt64 {
+		to = math.MaxInt64
+	}
+	rows, err := tx.Query(ctx, `SELECT seq FROM edge_events WHERE tenant_id = $1 AND edge_id = $2 AND journal_epoch = $3
+		AND seq BETWEEN $4 AND $5`, e.tenantID, e.id, e.epoch, int64(from), int64(to))
+	if err != nil {
+		return nil, fmt.Errorf("stored events: %w", err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("stored events: %w", err)
+	}
+	stored := make(map[int64]bool, len(seqs))
+	for _, s := range seqs {
+		stored[s] = true
+	}
+	return stored, nil
+}
 
-// highWaterSQL is the first stored sequence from $4 on whose successor is
-// not stored: the new high-water mark when every sequence up to $4 is.
-const highWaterSQL = `
-SELECT e.seq FROM edge_events e
-WHERE e.tenant_id = $1 AND e.edge_id = $2 AND e.journal_epoch = $3 AND e.seq >= $4
-  AND NOT EXISTS (SELECT 1 FROM edge_events n
-	WHERE n.tenant_id = $1 AND n.edge_id = $2 AND n.journal_epoch = $3 AND n.seq = e.seq + 1)
-ORDER BY e.seq LIMIT 1`
+// visitsSQL moves the last visit of members to their latest grant.
+const visitsSQL = `UPDATE members m SET last_visit_at = v.at
+FROM unnest($2::bigint[], $3::timestamptz[]) AS v (id, at)
+WHERE m.tenant_id = $1 AND m.id = v.id AND (m.last_visit_at IS NULL OR m.last_visit_at < v.at)`
 
-// StoreEvents implements mqtt.EdgeStore. Under the edge's row lock it
-// inserts the batch's events that are after the high-water mark (ON
-// CONFLICT DO NOTHING on the journal position skips the ones already
-// stored), then moves the high-water mark over every sequence now stored
-// without a gap. It relies on the mark's invariant: the sequence after it is
-// not stored.
+// commandsDoneSQL marks done the commands of the edge that an
+// EventRemoteOpen (open) or EventCommandDone (show, resync) reports carried
+// out; a report of another edge, or of the wrong kind, changes nothing.
+const commandsDoneSQL = `UPDATE edge_commands c SET status = 'done', done_at = v.at
+FROM unnest($3::bigint[], $4::smallint[], $5::timestamptz[]) AS v (id, kind, at)
+WHERE c.tenant_id = $1 AND c.edge_id = $2 AND c.id = v.id AND c.status <> 'done'
+  AND ((v.kind = 6 AND c.op = 'open') OR (v.kind = 7 AND c.op IN ('show', 'resync')))`
+
+// highWater returns the high-water mark of e's journal when every sequence
+// up to from is stored: the end of the run of stored sequences from there.
+// It reads the sequences after from in pages of the primary key: usually
+// none, some when batches came ahead of a gap.
+func highWater(ctx context.Context, tx pgx.Tx, e edgeRef, from uint64) (uint64, error) {
+	const page = 1024
+	hw := int64(from)
+	for {
+		rows, err := tx.Query(ctx, `SELECT seq FROM edge_events WHERE tenant_id = $1 AND edge_id = $2 AND journal_epoch = $3
+			AND seq > $4 ORDER BY seq LIMIT $5`, e.tenantID, e.id, e.epoch, hw, page)
+		if err != nil {
+			return 0, fmt.Errorf("high-water mark: %w", err)
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return 0, fmt.Errorf("high-water mark: %w", err)
+		}
+		for _, s := range seqs {
+			if s != hw+1 {
+				return uint64(hw), nil
+			}
+			hw = s
+		}
+		if len(seqs) < page {
+			return uint64(hw), nil
+		}
+	}
+}
+
+// StoreEvents implements mqtt.EdgeStore. Under the edge's row lock, which
+// every writer of the edge's events takes, it skips the batch's events up to
+// the high-water mark and those stored already after it (sent ahead of a
+// gap), COPYs the others in, moves the last visit of the members they grant
+// and marks done the commands they report, and then moves the high-water
+// mark over every sequence now stored without a gap. It relies on the
+// mark's invariant: the sequence after it is not stored.
 func (s *EventStore) StoreEvents(ctx context.Context, batch *vsync.Events) (mqtt.StoredEvents, error) {
 	var res mqtt.StoredEvents
 	err := s.inEdgeTx(ctx, func(tx pgx.Tx) error {
@@ -181,33 +223,54 @@ func (s *EventStore) StoreEvents(ctx context.Context, batch *vsync.Events) (mqtt
 		res = mqtt.StoredEvents{Acked: e.acked}
 		first, last := batch.Events[0].Seq, batch.Events[len(batch.Events)-1].Seq
 		if last <= e.acked {
-			return nil // all stored already: a resend
+			return s.seen(ctx, tx, e, e.acked) // all stored already: a resend
 		}
-		c, err := columns(batch.Events, e.acked)
+		stored, err := storedSeqs(ctx, tx, e, max(first, e.acked+1), last)
 		if err != nil {
 			return err
 		}
-		var stored int64
-		if err := tx.QueryRow(ctx, storeEventsSQL, e.tenantID, e.id, e.epoch, int64(batch.Boot), s.db.now(),
-			c.seq, c.at, c.kind, c.reader, c.credential, c.member, c.decision, c.reason, c.action, c.command).Scan(&stored); err != nil {
-			return fmt.Errorf("store events: %w", err)
+		r, err := newRows(e, batch, stored, s.db.now())
+		if err != nil {
+			return err
 		}
-		res.Stored = int(stored)
-		if first > e.acked+1 {
-			return nil // a gap before the batch: the mark stays
+		if len(r.rows) > 0 {
+			n, err := tx.CopyFrom(ctx, pgx.Identifier{"edge_events"}, eventCopyColumns, pgx.CopyFromRows(r.rows))
+			if err != nil {
+				return fmt.Errorf("store events: %w", err)
+			}
+			res.Stored = int(n)
 		}
-		var hw int64
-		if err := tx.QueryRow(ctx, highWaterSQL, e.tenantID, e.id, e.epoch, int64(last)).Scan(&hw); err != nil {
-			return fmt.Errorf("high-water mark: %w", err)
+		if len(r.visits) > 0 {
+			ids, ats := make([]int64, 0, len(r.visits)), make([]time.Time, 0, len(r.visits))
+			for id, at := range r.visits {
+				ids, ats = append(ids, id), append(ats, at)
+			}
+			if _, err := tx.Exec(ctx, visitsSQL, e.tenantID, ids, ats); err != nil {
+				return fmt.Errorf("last visits: %w", err)
+			}
 		}
-		res.Acked = uint64(hw)
-		if _, err := tx.Exec(ctx, `UPDATE edges SET acked_seq = $3, last_seen_at = $4 WHERE tenant_id = $1 AND id = $2`,
-			e.tenantID, e.id, hw, s.db.now()); err != nil {
-			return fmt.Errorf("update high-water mark: %w", err)
+		if len(r.doneIDs) > 0 {
+			if _, err := tx.Exec(ctx, commandsDoneSQL, e.tenantID, e.id, r.doneIDs, r.doneKinds, r.doneAt); err != nil {
+				return fmt.Errorf("commands done: %w", err)
+			}
 		}
-		return nil
+		if first <= e.acked+1 { // no gap before the batch: the mark moves
+			if res.Acked, err = highWater(ctx, tx, e, last); err != nil {
+				return err
+			}
+		}
+		return s.seen(ctx, tx, e, res.Acked)
 	})
 	return res, err
+}
+
+// seen records the edge's high-water mark and that it was heard from.
+func (s *EventStore) seen(ctx context.Context, tx pgx.Tx, e edgeRef, acked uint64) error {
+	if _, err := tx.Exec(ctx, `UPDATE edges SET acked_seq = $3, last_seen_at = $4 WHERE tenant_id = $1 AND id = $2`,
+		e.tenantID, e.id, int64(acked), s.db.now()); err != nil {
+		return fmt.Errorf("update high-water mark: %w", err)
+	}
+	return nil
 }
 
 // RecordBirth implements mqtt.EdgeStore.

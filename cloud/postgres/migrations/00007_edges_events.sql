@@ -102,9 +102,14 @@ CREATE TABLE edge_commands (
 );
 CREATE INDEX edge_commands_edge ON edge_commands (tenant_id, edge_id, id DESC);
 
--- The latest granted passage of each member, from the edges' events.
+-- The latest granted passage of each member, from the edges' events. Every
+-- batch of passages updates it for the members it grants: room left on each
+-- page lets those updates be HOT (no index is touched, the trigram index on
+-- search included), which makes ingest several times faster.
 ALTER TABLE members ADD COLUMN IF NOT EXISTS last_visit_at timestamptz;
+ALTER TABLE members SET (fillfactor = 80);
 
 -- +goose Down
+ALTER TABLE members RESET (fillfactor);
 ALTER TABLE members DROP COLUMN IF EXISTS last_visit_at;
 DROP TABLE edge_commands, edge_events, edges;
