@@ -131,7 +131,7 @@ func recv(t *testing.T, ch chan string) string {
 
 // requireMosquitto skips the test when no Mosquitto listens on 1883, and
 // fails it under CI, where .ci/run starts one.
-func requireMosquitto(t *testing.T) {
+func requireMosquitto(t testing.TB) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", "127.0.0.1:1883", 2*time.Second)
 	if err != nil {

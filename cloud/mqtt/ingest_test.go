@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -55,7 +56,7 @@ func randomSlug(prefix string) string {
 // setupIngest starts everything on the embedded broker (with the edges'
 // credentials from the database) or, with mosquitto, on the system
 // Mosquitto (anonymous).
-func setupIngest(t *testing.T, mosquitto bool) *ingestEnv {
+func setupIngest(t testing.TB, mosquitto bool) *ingestEnv {
 	t.Helper()
 	db := pgtest.NewDB(t, nil)
 	e := &ingestEnv{db: db, tenant: randomSlug("a"), tenantB: randomSlug("b"), sealer: mqtt.NewMemSealer()}
@@ -92,7 +93,7 @@ func setupIngest(t *testing.T, mosquitto bool) *ingestEnv {
 		t.Fatal(err)
 	}
 
-	cfg := mqtt.ClientConfig{ClientID: "cloud-" + e.tenant, Logger: testLogger(t)}
+	cfg := mqtt.ClientConfig{ClientID: "cloud-" + e.tenant, Logger: logFor(t)}
 	if mosquitto {
 		requireMosquitto(t)
 		e.broker = "tcp://127.0.0.1:1883"
@@ -101,7 +102,7 @@ func setupIngest(t *testing.T, mosquitto bool) *ingestEnv {
 		if err := mem.AddCloud("cloud", password); err != nil {
 			t.Fatal(err)
 		}
-		b, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", Logger: testLogger(t),
+		b, err := mqtt.New(mqtt.Config{Addr: "127.0.0.1:0", Logger: logFor(t),
 			Credentials: mqtt.CredentialsChain{postgres.NewEdgeCredentials(db), mem}})
 		if err != nil {
 			t.Fatal(err)
@@ -117,12 +118,12 @@ func setupIngest(t *testing.T, mosquitto bool) *ingestEnv {
 	if e.client, err = mqtt.NewClient(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if e.ingester, err = mqtt.NewIngester(mqtt.IngesterConfig{Store: postgres.NewEventStore(db), Sealer: e.sealer, Logger: testLogger(t)}); err != nil {
+	if e.ingester, err = mqtt.NewIngester(mqtt.IngesterConfig{Store: postgres.NewEventStore(db), Sealer: e.sealer, Logger: logFor(t)}); err != nil {
 		t.Fatal(err)
 	}
 	e.ingester.Register(e.client)
 	if e.commander, err = mqtt.NewCommander(mqtt.CommanderConfig{Store: postgres.NewCommandStore(db), Sealer: e.sealer,
-		Client: e.client, Logger: testLogger(t)}); err != nil {
+		Client: e.client, Logger: logFor(t)}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,7 +143,7 @@ func setupIngest(t *testing.T, mosquitto bool) *ingestEnv {
 // protocol's messages and collects the Acks and Commands sent to it, with
 // their signatures checked.
 type edgeClient struct {
-	t                  *testing.T
+	t                  testing.TB
 	paho               paho.Client
 	tenant, site, code string
 	acks               chan *vsync.Ack
@@ -151,10 +152,10 @@ type edgeClient struct {
 	seq                uint64 // Header.Seq
 }
 
-func (e *ingestEnv) dialEdge(t *testing.T, tenant string, site int64, code, username, pass string) (*edgeClient, error) {
+func (e *ingestEnv) dialEdge(t testing.TB, tenant string, site int64, code, username, pass string) (*edgeClient, error) {
 	t.Helper()
 	c := &edgeClient{t: t, tenant: tenant, site: strconv.FormatInt(site, 10), code: code,
-		acks: make(chan *vsync.Ack, 100), cmds: make(chan *vsync.Command, 100), bad: make(chan error, 100)}
+		acks: make(chan *vsync.Ack, 1024), cmds: make(chan *vsync.Command, 100), bad: make(chan error, 100)}
 	o := paho.NewClientOptions().AddBroker(e.broker).SetClientID(username).SetCleanSession(true).SetProtocolVersion(4).
 		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(wait).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.receive(e.sealer, m.Payload()) })
@@ -179,7 +180,7 @@ func (e *ingestEnv) dialEdge(t *testing.T, tenant string, site int64, code, user
 	return c, nil
 }
 
-func (e *ingestEnv) mustDialEdge(t *testing.T) *edgeClient {
+func (e *ingestEnv) mustDialEdge(t testing.TB) *edgeClient {
 	t.Helper()
 	c, err := e.dialEdge(t, e.tenant, e.site.ID, e.edge.Code, e.edge.MQTTUsername, e.password)
 	if err != nil {
@@ -314,7 +315,7 @@ func (c *edgeClient) noAck() {
 	}
 }
 
-func (e *ingestEnv) count(t *testing.T, query string, args ...any) int {
+func (e *ingestEnv) count(t testing.TB, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := e.db.Pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
@@ -551,6 +552,14 @@ func TestIngestBrokerRefuses(t *testing.T) {
 	if _, err := e.dialEdge(t, e.tenant, e.site.ID, "e1", e.edge.MQTTUsername, e.password); err == nil {
 		t.Error("a deleted edge connected")
 	}
+}
+
+// logFor logs into a test's log, and nowhere for a benchmark.
+func logFor(t testing.TB) *slog.Logger {
+	if tt, ok := t.(*testing.T); ok {
+		return testLogger(tt)
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // waitFor waits until cond holds, for something another goroutine does.
