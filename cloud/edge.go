@@ -115,8 +115,9 @@ type EdgeService interface {
 	FindEdgeByID(ctx context.Context, id int64) (*Edge, error)
 	// UpdateEdge returns EPRECONDITION when version is not the stored one.
 	UpdateEdge(ctx context.Context, id int64, version int, upd EdgeUpdate) (*Edge, error)
-	// DeleteEdge retires an edge: its credentials stop working at once and
-	// its code is free again; its events stay.
+	// DeleteEdge retires an edge: the broker refuses its credentials from
+	// its next connect, the cloud drops what it still sends, and its code
+	// is free again; its events stay.
 	DeleteEdge(ctx context.Context, id int64, version int) error
 	// RotateEdgePassword gives the edge a new password; the old one stops
 	// working from the edge's next connect.

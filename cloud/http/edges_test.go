@@ -243,6 +243,11 @@ func TestEdgesOverHTTP(t *testing.T) {
 		list.Items[0].Status.BootID != "5" || len(list.Items[0].Status.Readers) != 1 || list.Items[0].Status.LastSeenAt == nil {
 		t.Fatalf("edges = %+v", list.Items)
 	}
+	var member cloud.Member
+	op.must("GET", fmt.Sprintf("/api/v1/members/%d", f.memberID), nil, 200, &member)
+	if member.LastVisitAt == nil || !member.LastVisitAt.Equal(t0.Add(5*time.Second)) {
+		t.Errorf("last visit = %v, want the 5th passage's time", member.LastVisitAt)
+	}
 	var passages struct {
 		Items      []cloud.Passage
 		NextCursor *string `json:"next_cursor"`
