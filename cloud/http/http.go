@@ -112,6 +112,10 @@ func NewServer() *Server {
 	return s
 }
 
+// MustRegister adds collectors to the server's /metrics: the other parts
+// of the process (the MQTT ingester) report there too.
+func (s *Server) MustRegister(cs ...prometheus.Collector) { s.registry.MustRegister(cs...) }
+
 // Router returns the root router, for tests that walk the routes.
 func (s *Server) Router() chi.Router { return s.router }
 

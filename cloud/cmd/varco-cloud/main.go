@@ -241,6 +241,7 @@ func (m *Main) Run(ctx context.Context) error {
 	s.EdgeService = postgres.NewEdgeService(m.DB, m.mqtt.publicURL)
 	s.CommandService = m.mqtt.commander
 	s.PassageService = postgres.NewPassageService(m.DB)
+	s.MustRegister(m.mqtt.metrics()...)
 	if err := s.Open(); err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"varco.dev/cloud/mqtt"
 	"varco.dev/cloud/postgres"
 )
@@ -166,4 +168,31 @@ func (m *Main) stopMQTT() {
 		p.broker.Stop()
 	}
 	m.mqtt = nil
+}
+
+// mqttMetrics are the ingester's counters as Prometheus counters, for the
+// HTTP server's /metrics.
+func (p *mqttParts) metrics() []prometheus.Collector {
+	in := p.ingester
+	counter := func(name, help string, v func(mqtt.IngestStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "varco_ingest_" + name, Help: help},
+			func() float64 { return float64(v(in.Stats())) })
+	}
+	rejected := func(reason string, v func(mqtt.IngestStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "varco_ingest_rejected_total",
+			Help: "Messages from edges dropped without an answer, by reason.", ConstLabels: prometheus.Labels{"reason": reason}},
+			func() float64 { return float64(v(in.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("batches_total", "Events batches stored.", func(s mqtt.IngestStats) uint64 { return s.Batches }),
+		counter("events_total", "Events received in stored batches.", func(s mqtt.IngestStats) uint64 { return s.Events }),
+		counter("events_stored_total", "Events new to the database (the rest were duplicates).", func(s mqtt.IngestStats) uint64 { return s.Stored }),
+		counter("births_total", "Edge births recorded.", func(s mqtt.IngestStats) uint64 { return s.Births }),
+		counter("statuses_total", "Edge statuses received.", func(s mqtt.IngestStats) uint64 { return s.Statuses }),
+		counter("acks_total", "Acks published to edges.", func(s mqtt.IngestStats) uint64 { return s.Acks }),
+		rejected("malformed", func(s mqtt.IngestStats) uint64 { return s.Malformed }),
+		rejected("foreign", func(s mqtt.IngestStats) uint64 { return s.Foreign }),
+		rejected("unknown_edge", func(s mqtt.IngestStats) uint64 { return s.Unknown }),
+		rejected("failed", func(s mqtt.IngestStats) uint64 { return s.Failed }),
+	}
 }

@@ -183,6 +183,16 @@ func TestServeMQTT(t *testing.T) {
 			if got == nil || got.Seq != 1 {
 				t.Fatalf("ack = %+v", got)
 			}
+			resp, err := a.client.Get(a.base + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			metrics, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !bytes.Contains(metrics, []byte("varco_ingest_events_stored_total 1\n")) ||
+				!bytes.Contains(metrics, []byte(`varco_ingest_rejected_total{reason="malformed"}`)) {
+				t.Errorf("/metrics lacks the ingest counters:\n%s", metrics)
+			}
 			var command struct {
 				ID     int64
 				Status string
