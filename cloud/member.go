@@ -84,6 +84,9 @@ type Member struct {
 	MedicalCertExpiry Date       `json:"medical_cert_expiry"`
 	Suspended         bool       `json:"suspended"`
 	ArchivedAt        *time.Time `json:"archived_at"`
+	// LastVisitAt is the member's latest granted passage, as the edges
+	// reported it; read-only.
+	LastVisitAt *time.Time `json:"last_visit_at"`
 
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`

@@ -168,7 +168,7 @@ type edgeRegistration struct {
 	Edge struct {
 		ID int64 `json:"id"`
 	} `json:"edge"`
-	Password string `json:"password"`
+	Password string `json:"mqtt_password"`
 }
 
 // edgeConfig is what the cloud tells an installer to put in edge.toml.

@@ -98,6 +98,9 @@ type Server struct {
 	// SyncConfigService serves /sync: the edges' offline policy and the
 	// signing keys.
 	SyncConfigService cloud.SyncConfigService
+	EdgeService       cloud.EdgeService
+	CommandService    cloud.CommandService
+	PassageService    cloud.PassageService
 
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -116,6 +119,10 @@ func NewServer() *Server {
 	s.routes()
 	return s
 }
+
+// MustRegister adds collectors to the server's /metrics: the other parts
+// of the process (the MQTT ingester) report there too.
+func (s *Server) MustRegister(cs ...prometheus.Collector) { s.registry.MustRegister(cs...) }
 
 // Router returns the root router, for tests that walk the routes.
 func (s *Server) Router() chi.Router { return s.router }

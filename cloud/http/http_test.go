@@ -18,6 +18,7 @@ import (
 	cloudhttp "varco.dev/cloud/http"
 	"varco.dev/cloud/internal/gatewaytest"
 	"varco.dev/cloud/internal/pgtest"
+	"varco.dev/cloud/mqtt"
 	"varco.dev/cloud/postgres"
 	"varco.dev/cloud/twilio"
 )
@@ -48,7 +49,11 @@ type client struct {
 	token string
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupWith(t, nil) }
+
+// setupWith is setup with configure adjusting the server (its services)
+// before it opens.
+func setupWith(t *testing.T, configure func(*cloudhttp.Server, *postgres.DB)) *env {
 	t.Helper()
 	clock := pgtest.NewClock(t0)
 	db := pgtest.NewDB(t, clock)
@@ -86,6 +91,20 @@ func setup(t *testing.T) *env {
 	s.TargetService = postgres.NewTargetService(db)
 	s.ScheduleService = postgres.NewScheduleService(db)
 	s.SyncConfigService = postgres.NewSyncConfigService(db)
+	s.EdgeService = postgres.NewEdgeService(db, "tcp://broker.test:1884")
+	s.PassageService = postgres.NewPassageService(db)
+	// Commands to a broker the client never connects to: they stay queued.
+	offline, err := mqtt.NewClient(mqtt.ClientConfig{Broker: "tcp://127.0.0.1:1", ClientID: "offline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CommandService, err = mqtt.NewCommander(mqtt.CommanderConfig{Store: postgres.NewCommandStore(db), Sealer: mqtt.NewMemSealer(),
+		Client: offline, Logger: s.Logger}); err != nil {
+		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(s, db)
+	}
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}

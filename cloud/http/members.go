@@ -58,7 +58,7 @@ func (s *Server) handleCreateMember(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	m.ID, m.Version, m.ArchivedAt = 0, 0, nil
+	m.ID, m.Version, m.ArchivedAt, m.LastVisitAt = 0, 0, nil, nil
 	if err := s.MemberService.CreateMember(r.Context(), &m); err != nil {
 		s.fail(w, r, err)
 		return

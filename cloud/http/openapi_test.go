@@ -60,8 +60,10 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 			t.Errorf("openapi.json documents %s, which the server does not serve", r)
 		}
 	}
+	// Nothing in the API deletes data. Retiring an edge is the one DELETE:
+	// it revokes the edge's broker credentials, and its row and events stay.
 	for r := range served {
-		if strings.HasPrefix(r, "DELETE ") {
+		if strings.HasPrefix(r, "DELETE ") && r != "DELETE /api/v1/edges/{id}" {
 			t.Errorf("DELETE route %s exists; nothing in the API deletes", r)
 		}
 	}

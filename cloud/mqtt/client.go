@@ -53,7 +53,7 @@ type Client struct {
 
 // route is one handler and its queue.
 type route struct {
-	filter  string
+	filters []string
 	qos     byte
 	handle  Handler
 	queue   chan received
@@ -74,8 +74,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 
 // Handle registers h for the messages on topics that filter matches (MQTT
 // wildcards + and # allowed), subscribed at qos. Call it before Run.
-func (c *Client) Handle(filter string, qos byte, h Handler) {
-	c.routes = append(c.routes, &route{filter: filter, qos: qos, handle: h, queue: make(chan received, c.cfg.QueueLen)})
+func (c *Client) Handle(filter string, qos byte, h Handler) { c.HandleAll([]string{filter}, qos, h) }
+
+// HandleAll registers h for the messages on topics that any of filters
+// matches, subscribed at qos, on one goroutine: h sees them in the order the
+// broker delivered them across all the filters (an edge's Birth before the
+// events it sends after it). A message that several of the filters match is
+// handled once. Call it before Run.
+func (c *Client) HandleAll(filters []string, qos byte, h Handler) {
+	c.routes = append(c.routes, &route{filters: filters, qos: qos, handle: h, queue: make(chan received, c.cfg.QueueLen)})
 }
 
 // Run connects and serves the handlers until ctx is done, then disconnects.
@@ -119,7 +126,9 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			subs := make(map[string]byte, len(c.routes))
 			for _, r := range c.routes {
-				subs[r.filter] = max(subs[r.filter], r.qos)
+				for _, f := range r.filters {
+					subs[f] = max(subs[f], r.qos)
+				}
 			}
 			tok := pc.SubscribeMultiple(subs, nil)
 			select {
@@ -151,7 +160,7 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) dispatch(ctx context.Context, m paho.Message) {
 	topic, payload := m.Topic(), string(m.Payload())
 	for _, r := range c.routes {
-		if !MatchTopic(r.filter, topic) {
+		if !r.matches(topic) {
 			continue
 		}
 		select {
@@ -160,9 +169,19 @@ func (c *Client) dispatch(ctx context.Context, m paho.Message) {
 			return
 		default:
 			r.dropped.Add(1)
-			c.log.Warn("mqtt: handler queue full, message dropped", "filter", r.filter, "topic", topic)
+			c.log.Warn("mqtt: handler queue full, message dropped", "filters", r.filters, "topic", topic)
 		}
 	}
+}
+
+// matches reports whether one of r's filters matches topic.
+func (r *route) matches(topic string) bool {
+	for _, f := range r.filters {
+		if MatchTopic(f, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNotConnected is returned by Publish before Run connected or after it returned.

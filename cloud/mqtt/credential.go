@@ -125,3 +125,19 @@ func (m *MemCredentials) Credential(_ context.Context, username string) (Credent
 	}
 	return c, nil
 }
+
+// CredentialsChain is a Credentials that asks each of its stores in turn
+// and returns the first credential found: for `serve`, the edges' from the
+// database, then the cloud's own account held in memory.
+type CredentialsChain []Credentials
+
+// Credential implements Credentials.
+func (c CredentialsChain) Credential(ctx context.Context, username string) (Credential, error) {
+	for _, store := range c {
+		cred, err := store.Credential(ctx, username)
+		if cloud.ErrorCode(err) != cloud.ENOTFOUND {
+			return cred, err
+		}
+	}
+	return Credential{}, &cloud.Error{Code: cloud.ENOTFOUND, Message: "Unknown MQTT user."}
+}

@@ -21,14 +21,14 @@ func NewMemberService(db *DB) *MemberService { return &MemberService{db: db} }
 
 const memberCols = `id, tenant_id, kind, first_name, last_name, birth_date, tax_code, company_name, vat_number, legal_rep_id,
 	email, mobile, phone, language, consents, tags, commercial_status_id, operator_id, medical_cert_expiry, suspended,
-	archived_at, version, created_at, updated_at`
+	archived_at, version, created_at, updated_at, last_visit_at`
 
 func scanMember(row pgx.Row) (*cloud.Member, error) {
 	var m cloud.Member
 	var birth, cert *time.Time
 	err := row.Scan(&m.ID, &m.TenantID, &m.Kind, &m.FirstName, &m.LastName, &birth, &m.TaxCode, &m.CompanyName, &m.VATNumber,
 		&m.LegalRepID, &m.Email, &m.Mobile, &m.Phone, &m.Language, &m.Consents, &m.Tags, &m.CommercialStatusID, &m.OperatorID,
-		&cert, &m.Suspended, &m.ArchivedAt, &m.Version, &m.CreatedAt, &m.UpdatedAt)
+		&cert, &m.Suspended, &m.ArchivedAt, &m.Version, &m.CreatedAt, &m.UpdatedAt, &m.LastVisitAt)
 	if err != nil {
 		return nil, err
 	}

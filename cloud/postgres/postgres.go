@@ -104,6 +104,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Migrate applies the embedded migrations that are not applied yet. A
 // PostgreSQL advisory lock keeps concurrent replicas from racing.
+// Migrations developed on parallel branches may be merged with a lower
+// number than one a database already has: those are applied out of order
+// rather than refused (goose's allow-out-of-order).
 func (db *DB) Migrate(ctx context.Context) error {
 	sqlDB := stdlib.OpenDBFromPool(db.Pool)
 	defer sqlDB.Close()
@@ -115,9 +118,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migration lock: %w", err)
 	}
-	// Out of order: migrations are numbered by the branch that writes them,
-	// so a database may have applied 00007 before a later merge brings 00006.
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithSessionLocker(locker), goose.WithAllowOutofOrder(true))
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithSessionLocker(locker),
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}

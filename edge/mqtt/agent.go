@@ -88,7 +88,10 @@ type Config struct {
 	// Logger receives the agent's log (default slog.Default()).
 	Logger *slog.Logger
 
-	// ClientID is the MQTT client id (default "varco-edge-{Tenant}-{Edge}").
+	// ClientID is the MQTT client id; by default the Username, or
+	// "{Tenant}/{Edge}" without one: varco-cloud's broker wants the client id
+	// of an edge to be its username, so that no client takes over another
+	// edge's session.
 	ClientID string
 	// Batch is the most events per Events message (default DefaultBatch,
 	// at most vsync.MaxEvents).
@@ -188,7 +191,7 @@ type topics struct {
 // New checks cfg and returns an agent that syncs cache and ships journal.
 func New(cfg Config, cache edge.Cache, journal edge.Journal) (*Agent, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	cfg.ClientID = cmp.Or(cfg.ClientID, "varco-edge-"+cfg.Tenant+"-"+cfg.Edge)
+	cfg.ClientID = cmp.Or(cfg.ClientID, cfg.Username, cfg.Tenant+"/"+cfg.Edge)
 	cfg.Batch = min(cmp.Or(cfg.Batch, DefaultBatch), vsync.MaxEvents)
 	cfg.Window = cmp.Or(cfg.Window, DefaultWindow)
 	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
@@ -523,6 +526,8 @@ type loop struct {
 	lost      chan paho.Client // a client lost its connection or failed to connect
 	backoff   time.Duration    // before the next connect attempt after a failure
 	attempts  gosync.WaitGroup // the goroutines that wait for a connect
+	statusAt  time.Time        // when the online status was last published
+	statusDue bool             // the cache version changed since
 }
 
 // marshal fills msg's header and encodes it.
@@ -572,6 +577,7 @@ func (l *loop) onConnect() {
 	l.publish(l.topics.birth, &vsync.Birth{Boot: boot, CacheVersion: version, Software: l.cfg.Software,
 		LastSeq: l.journal.LastSeq(), Readers: readers})
 	l.publish(l.topics.status, &vsync.Status{Online: true, Boot: boot, CacheVersion: version})
+	l.statusAt, l.statusDue = l.cfg.Now(), false
 	l.down.sendResync(l)
 	l.up.resend()
 	l.up.pump(l)
@@ -581,6 +587,7 @@ func (l *loop) onTick() {
 	if l.inSync.Load() {
 		l.markSynced(l.cfg.Now())
 	}
+	l.reportVersion(true)
 	if l.up.stalled(l.cfg.Now(), l.cfg.AckTimeout) {
 		l.log.Warn("mqtt: no ack, sending the journal again", "acked", l.up.acked, "sent", l.up.sent)
 		l.up.resend()

@@ -179,6 +179,27 @@ func (l *loop) applied() {
 	if l.cfg.Applied != nil {
 		l.cfg.Applied(l.cache.Version())
 	}
+	l.reportVersion(false)
+}
+
+// statusEvery bounds how often the retained status reports a new cache
+// version: a catch-up applies many deltas in a row.
+const statusEvery = time.Second
+
+// reportVersion republishes the online status with the cache version, so
+// that the cloud shows each edge's version and lag; at most once per
+// statusEvery, the last change at the next tick (flush).
+func (l *loop) reportVersion(flush bool) {
+	now := l.cfg.Now()
+	if flush && !l.statusDue {
+		return
+	}
+	if !flush && now.Sub(l.statusAt) < statusEvery {
+		l.statusDue = true
+		return
+	}
+	l.statusDue, l.statusAt = false, now
+	l.publish(l.topics.status, &vsync.Status{Online: true, Boot: l.journal.Boot(), CacheVersion: l.cache.Version()})
 }
 
 // catchUp asks for the state since from after a gap: the edge is out of

@@ -1,7 +1,7 @@
 // Command varco-cloud is the CRM service of varco: the JSON API for staff
 // and integrations on PostgreSQL.
 //
-//	varco-cloud serve       migrate the database and serve HTTP
+//	varco-cloud serve       migrate the database, run the MQTT side and serve HTTP
 //	varco-cloud migrate     apply the database migrations and exit
 //	varco-cloud bootstrap   create a tenant and its first admin
 //	varco-cloud mosquitto-config [-dir DIR] USERS
@@ -14,8 +14,10 @@
 // VARCO_SMS_URL, VARCO_SMS_ACCOUNT_SID, VARCO_SMS_FROM, VARCO_PUSH_URL,
 // VARCO_PUSH_PROJECT, VARCO_UNSUBSCRIBE_URL, with the secrets
 // VARCO_SMTP_PASSWORD, VARCO_SMS_AUTH_TOKEN and VARCO_PUSH_TOKEN from the
-// environment only; and for bootstrap
-// DATABASE_URL, VARCO_HTTP_ADDR, VARCO_LOG_LEVEL, VARCO_SCHEDULER, and for bootstrap
+// environment only; VARCO_SCHEDULER; for serve's broker
+// VARCO_MQTT_EMBEDDED, VARCO_MQTT_ADDR, VARCO_MQTT_URL, VARCO_MQTT_USERNAME,
+// VARCO_MQTT_PASSWORD (environment only), VARCO_MQTT_CLIENT_ID and
+// VARCO_MQTT_PUBLIC_URL (see mqtt.go); and for bootstrap
 // VARCO_BOOTSTRAP_TENANT_NAME, VARCO_BOOTSTRAP_TENANT_SLUG,
 // VARCO_BOOTSTRAP_ADMIN_EMAIL, VARCO_BOOTSTRAP_ADMIN_NAME and
 // VARCO_BOOTSTRAP_ADMIN_PASSWORD (the password only from the environment, so
@@ -163,6 +165,7 @@ type Config struct {
 	// Scheduler runs the scheduled operations in this process (several
 	// processes may; River elects one to tick).
 	Scheduler bool
+	MQTT      MQTTConfig
 }
 
 // MessagingConfig says where messages go. A channel without its gateway
@@ -208,6 +211,8 @@ type Main struct {
 	// configureScheduler, when set, adjusts the scheduler before it starts
 	// (tests).
 	configureScheduler func(*cloudriver.Scheduler, *postgres.ScheduleRunner)
+	// mqtt is the broker side, started by Run (mqtt.go).
+	mqtt *mqttParts
 }
 
 // NewMain returns a Main configured from the environment.
@@ -227,6 +232,7 @@ func NewMain(stderr io.Writer) *Main {
 				PushToken: os.Getenv("VARCO_PUSH_TOKEN"), UnsubscribeURL: os.Getenv("VARCO_UNSUBSCRIBE_URL"),
 			},
 			Scheduler: os.Getenv("VARCO_SCHEDULER") != "false",
+			MQTT:      mqttConfigFromEnv(),
 		},
 		stderr: stderr,
 		Logger: slog.New(slog.NewJSONHandler(stderr, nil)),
@@ -258,6 +264,7 @@ func (m *Main) ParseFlags(cmd string, args []string) error {
 		fs.StringVar(&mc.PushProject, "push-project", mc.PushProject, "Firebase project ID; empty: no push; the access token is VARCO_PUSH_TOKEN (env VARCO_PUSH_PROJECT)")
 		fs.StringVar(&mc.UnsubscribeURL, "unsubscribe-url", mc.UnsubscribeURL, "public URL of /api/v1/unsubscribe, for List-Unsubscribe (env VARCO_UNSUBSCRIBE_URL)")
 		fs.BoolVar(&m.Config.Scheduler, "scheduler", m.Config.Scheduler, "run the scheduled operations in this process (env VARCO_SCHEDULER=false to disable)")
+		m.mqttFlags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -357,8 +364,10 @@ func (m *Main) OpenDB(ctx context.Context) error {
 
 // Run opens the database, migrates it, starts the import and messaging
 // workers (which resume the jobs a previous process left), the scheduler
-// (unless disabled; it sends through the messaging worker) and the HTTP
-// server.
+// (unless disabled; it sends through the messaging worker), the MQTT side
+// (the embedded broker unless an external one is configured, and the
+// cloud's client with the event ingester, the state publisher and the
+// commander) and the HTTP server.
 func (m *Main) Run(ctx context.Context) error {
 	if err := m.OpenDB(ctx); err != nil {
 		return err
@@ -389,6 +398,9 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := m.startMQTT(); err != nil {
+		return err
+	}
 	s := cloudhttp.NewServer()
 	s.Addr = m.Config.HTTPAddr
 	s.Logger = m.Logger
@@ -409,6 +421,10 @@ func (m *Main) Run(ctx context.Context) error {
 	s.TargetService = postgres.NewTargetService(m.DB)
 	s.ScheduleService = postgres.NewScheduleService(m.DB)
 	s.SyncConfigService = postgres.NewSyncConfigService(m.DB)
+	s.EdgeService = postgres.NewEdgeService(m.DB, m.mqtt.publicURL)
+	s.CommandService = m.mqtt.commander
+	s.PassageService = postgres.NewPassageService(m.DB)
+	s.MustRegister(m.mqtt.metrics()...)
 	if err := s.Open(); err != nil {
 		return err
 	}
@@ -421,6 +437,9 @@ func (m *Main) Run(ctx context.Context) error {
 // seconds, then are cancelled and resumed by the next process), the import
 // and messaging workers (their jobs in progress are released, to be resumed
 // by the next process), and closes the database.
+// Close stops the HTTP server, then the MQTT side, then the import worker
+// (its job in progress is released, to be resumed by the next process), and
+// closes the database.
 func (m *Main) Close() error {
 	var err error
 	if m.HTTPServer != nil {
@@ -435,6 +454,7 @@ func (m *Main) Close() error {
 		cancel()
 		m.Scheduler = nil
 	}
+	m.stopMQTT()
 	if m.Imports != nil {
 		m.Imports.Stop()
 		m.Imports = nil

@@ -57,7 +57,7 @@ func TestServe(t *testing.T) {
 	m.configureDB = func(db *postgres.DB) { db.PasswordParams = pgtest.FastPasswords }
 	jobs := make(chan *cloud.ImportJob, 1)
 	m.configureImports = func(s *postgres.ImportService) { s.OnJobEnd = func(j *cloud.ImportJob) { jobs <- j } }
-	if err := m.ParseFlags("serve", []string{"-database-url", url, "-http-addr", "127.0.0.1:0", "-log-level", "debug"}); err != nil {
+	if err := m.ParseFlags("serve", []string{"-database-url", url, "-http-addr", "127.0.0.1:0", "-mqtt-addr", "127.0.0.1:0", "-log-level", "debug"}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
