@@ -33,13 +33,13 @@ type EdgeStatus struct {
 	Online bool `json:"online"`
 	// BootID identifies the edge's current run, in hex ("" before its
 	// first Birth): a change tells of a restart.
-	BootID          string       `json:"boot_id"`
-	CacheVersion    uint64       `json:"cache_version"`
+	BootID       string `json:"boot_id"`
+	CacheVersion uint64 `json:"cache_version"`
 	// SiteVersion is the last version of the site's state the cloud
 	// published; Lag is how far behind it the edge's cache was when the
 	// edge last reported its version (it does so at most once a second).
-	SiteVersion uint64 `json:"site_version"`
-	Lag         uint64 `json:"lag"`
+	SiteVersion     uint64       `json:"site_version"`
+	Lag             uint64       `json:"lag"`
 	Software        string       `json:"software"`
 	ProtocolVersion int          `json:"protocol_version"`
 	Readers         []EdgeReader `json:"readers"`
