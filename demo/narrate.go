@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"varco.dev/firmware-sim/scenario"
+	"varco.dev/firmware-sim/sim"
 )
 
 // story is the narrated part: every step says what happens, shows the
@@ -43,7 +45,7 @@ func (d *run) story(ctx context.Context) error {
 	}
 
 	d.heading("%s badges at the entrance again", anna.first)
-	if err := d.badge(ctx, 1, anna, "expect 1 deny", "expect 1 display \"Please see reception\"", "expect 1 gate closed for 1s"); err != nil {
+	if err := d.badge(ctx, 1, anna, "expect 1 deny", "expect 1 display \"See reception: medical certificate expired\"", "expect 1 gate closed for 1s"); err != nil {
 		return err
 	}
 
@@ -91,7 +93,7 @@ func (d *run) story(ctx context.Context) error {
 	if err := d.api.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/members/%d/passages", anna.id), nil, &passages); err != nil {
 		return err
 	}
-	for _, p := range passages.Items {
+	for _, p := range slices.Backward(passages.Items) { // the API lists the newest first
 		d.say("%s  %-10s %-5s %s", p.At.Local().Format("15:04:05.000"), p.Reader, p.Decision, p.Reason)
 	}
 	if len(passages.Items) != 4 {
@@ -104,6 +106,10 @@ func (d *run) story(ctx context.Context) error {
 // badge presents m's card at a reader, checks the expectations (steps of
 // the scenario language of varco-sim) and shows the readers.
 func (d *run) badge(ctx context.Context, reader int, m member, expect ...string) error {
+	// One person at a time: the previous one has gone through.
+	if _, err := d.sim.Wait(ctx, func(st sim.State) bool { r, _ := st.Reader(reader); return !r.Gate.Open }); err != nil {
+		return fmt.Errorf("the %s gate did not close: %w", readerNames[reader], err)
+	}
 	d.say("%s presents card %d:%d at the %s reader", m.first, m.facility, m.card, readerNames[reader])
 	steps := append([]string{fmt.Sprintf("card %d H10301 %d %d", reader, m.facility, m.card)}, expect...)
 	for _, line := range steps {
@@ -116,9 +122,19 @@ func (d *run) badge(ctx context.Context, reader int, m member, expect ...string)
 			return err
 		}
 	}
+	// A reader takes one TEXT command per poll: let it draw every row.
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	writePanel(d.out, readerNames, d.sim.State())
 	return nil
 }
+
+// settle is how long the readers get to draw a whole answer after the
+// first of it showed.
+const settle = 250 * time.Millisecond
 
 // reachesEdge waits until the edge's cache moves past version from, and
 // says how long it took since began (the API call).

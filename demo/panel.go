@@ -10,8 +10,8 @@ import (
 )
 
 // panelWidth is the inner width of a reader's box: wide enough for a
-// 2×20 or 4×24 reader display.
-const panelWidth = 28
+// 4×16 reader display with room.
+const panelWidth = 24
 
 // writePanel draws what a person sees at each reader, side by side:
 //
@@ -32,7 +32,7 @@ func writePanel(w io.Writer, names map[int]string, st sim.State) {
 		if i > 0 {
 			sep = "  "
 		}
-		title := fmt.Sprintf(" %s · reader %d ", names[r.Address], r.Address)
+		title := fmt.Sprintf(" %s (reader %d) ", names[r.Address], r.Address)
 		lines[0].WriteString(sep + "┌" + title + strings.Repeat("─", max(0, panelWidth-utf8.RuneCountInString(title))) + "┐")
 		for j := range rows {
 			text := ""
@@ -42,7 +42,7 @@ func writePanel(w io.Writer, names map[int]string, st sim.State) {
 			lines[1+j].WriteString(sep + "│" + pad(text, panelWidth) + "│")
 		}
 		lines[rows+1].WriteString(sep + "└" + strings.Repeat("─", panelWidth) + "┘")
-		lines[rows+2].WriteString(sep + " " + pad(status(r), panelWidth+1))
+		lines[rows+2].WriteString(sep + " " + padRight(status(r), panelWidth+1))
 	}
 	for i := range lines {
 		fmt.Fprintln(w, "    "+strings.TrimRight(lines[i].String(), " "))
@@ -59,6 +59,11 @@ func status(r sim.ReaderState) string {
 		gate = "gate OPEN"
 	}
 	return fmt.Sprintf("LED %s · %s", r.LED().Color, gate)
+}
+
+// padRight pads s to at least n runes.
+func padRight(s string, n int) string {
+	return s + strings.Repeat(" ", max(0, n-utf8.RuneCountInString(s)))
 }
 
 // pad cuts or pads s to n runes.

@@ -21,7 +21,7 @@ const (
 	adminEmail    = "reception@demo-club.example"
 	adminPassword = "demo-password-not-secret"
 	edgeCode      = "milano-gate-1"
-	blockText     = "Please see reception: medical certificate expired"
+	blockText     = "See reception: medical certificate expired" // four rows of 16
 )
 
 // member is a member of the demo club and the card they carry (H10301).
@@ -88,7 +88,8 @@ func (d *run) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.say("%s", strings.TrimSpace(out))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	d.say("%s", lines[len(lines)-1]) // the logs before it went to the log
 	if err := d.api.login(ctx, adminEmail, adminPassword); err != nil {
 		return err
 	}
@@ -224,11 +225,13 @@ baud = 115200
   id = "entrance-1"
   address = 1
   device = "entrance"
+  pulse = "1s"
 
   [[serial.reader]]
   id = "exit-1"
   address = 2
   device = "exit"
+  pulse = "1s"
 
 [mqtt]
 broker = %q
@@ -246,7 +249,11 @@ cloud_keys = %s
 	d.say("edge %s registered (MQTT user %s); its config: %s", ec.EdgeID, ec.MQTTUsername, filepath.Join(dir, "edge.toml"))
 
 	d.heading("varco-sim: two OSDP readers on a pseudo-terminal; varco-edge on that line")
-	s, err := sim.New(sim.Config{Readers: sim.Readers(2), Baud: 115200, Link: filepath.Join(dir, "ttyOSDP")})
+	readers := sim.Readers(2)
+	for i := range readers {
+		readers[i].Rows, readers[i].Cols = 4, 16 // the largest display OSDP's PDCAP describes
+	}
+	s, err := sim.New(sim.Config{Readers: readers, Baud: 115200, Link: filepath.Join(dir, "ttyOSDP")})
 	if err != nil {
 		return fmt.Errorf("simulated readers: %w", err)
 	}
