@@ -569,18 +569,6 @@ func recordsEqual(a, b vsync.Record) bool {
 	return string(x) == string(y)
 }
 
-// waitFor waits until cond holds: for counters of work done on other
-// goroutines, with no other signal to wait on.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestRefused: catch-ups on another edge's or tenant's topic, for another
 // site than the edge's, from unknown edges, and malformed payloads are
