@@ -38,6 +38,14 @@ type Config struct {
 	// (Ctrl-C), for a look at the API, the edge's /metrics and the logs.
 	Stay bool
 	Out  io.Writer
+
+	// For the system tests: Throwaway always starts a throwaway PostgreSQL
+	// cluster (so that a test may restart it); Pulse is how long a grant
+	// holds a gate open (1s when zero).
+	Throwaway bool
+	Pulse     time.Duration
+	// Database is the name of the demo's database; varco_demo when empty.
+	Database string
 }
 
 // Run runs the demo and stops everything it started before it returns,
@@ -53,8 +61,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err == nil || ctx.Err() != nil {
 			return
 		}
-		for _, p := range d.procs {
-			fmt.Fprintf(d.out, "\n%s's log (%s) ends with:\n%s\n", p.name, p.log, tail(p.log, 20))
+		for _, name := range []string{"varco-cloud", "varco-edge"} {
+			log := filepath.Join(cfg.WorkDir, name+".log")
+			fmt.Fprintf(d.out, "\n%s's log (%s) ends with:\n%s\n", name, log, tail(log, 20))
 		}
 	}()
 	if err := d.prepare(ctx); err != nil {
@@ -79,13 +88,16 @@ type run struct {
 	out      io.Writer
 	step     int
 	cleanups []func(context.Context) error // in the order of what they undo
-	procs    []*process
+	cloud    *process                      // running, or nil
+	edge     *process                      // running, or nil
+	cloudEnv []string                      // varco-cloud's environment
 
 	api      *api
 	edgeHTTP string
 	club     club
 	sim      *sim.Sim
 	runner   *scenario.Runner
+	db       *database
 }
 
 // heading starts a numbered step of the story.
@@ -117,22 +129,27 @@ func (d *run) cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// startProcess starts a program from BinDir and stops it at cleanup.
+// startProcess starts a program from BinDir; its output is appended to
+// its log in the work directory.
 func (d *run) startProcess(name string, args, env []string) (*process, error) {
 	bin := filepath.Join(d.cfg.BinDir, name)
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s is missing (%w): run `make build` first, or `make demo`, which builds", bin, err)
 	}
-	p, err := start(name, bin, args, env, d.cfg.WorkDir)
-	if err != nil {
-		return nil, err
+	return start(name, bin, args, env, d.cfg.WorkDir)
+}
+
+// stopProcesses stops the edge, then the cloud, whichever runs; at cleanup.
+func (d *run) stopProcesses(context.Context) error {
+	var errs []error
+	for _, p := range []**process{&d.edge, &d.cloud} {
+		if *p != nil {
+			fmt.Fprintf(d.out, "%s ", (*p).name)
+			errs = append(errs, (*p).stop(10*time.Second))
+			*p = nil
+		}
 	}
-	d.procs = append(d.procs, p)
-	d.onCleanup(func(context.Context) error {
-		fmt.Fprintf(d.out, "%s ", name)
-		return p.stop(10 * time.Second)
-	})
-	return p, nil
+	return errors.Join(errs...)
 }
 
 // waitFor polls cond every interval until it returns true, an error, or
@@ -143,7 +160,10 @@ func (d *run) waitFor(ctx context.Context, what string, timeout, interval time.D
 	defer cancel()
 	var last error
 	for {
-		for _, p := range d.procs {
+		for _, p := range []*process{d.cloud, d.edge} {
+			if p == nil {
+				continue
+			}
 			if err := p.exited(); err != nil {
 				return fmt.Errorf("waiting for %s: %w", what, err)
 			}

@@ -21,23 +21,34 @@ import (
 type database struct {
 	URL     string // of the demo's own database
 	cleanup func(context.Context) error
+	// restart restarts a throwaway cluster (the system tests' PostgreSQL
+	// restart); nil on a server the demo did not start.
+	restart func(context.Context) error
 }
 
 // openDatabase gives the demo a fresh database named name: on the
 // PostgreSQL at adminURL when one answers there, otherwise on a throwaway
 // cluster started from the installed server binaries in dir, which cleanup
-// stops and removes.
-func openDatabase(ctx context.Context, adminURL, name, dir string, say func(string, ...any)) (*database, error) {
+// stops and removes. throwaway starts the cluster whatever answers.
+func openDatabase(ctx context.Context, adminURL string, throwaway bool, name, dir string, say func(string, ...any)) (*database, error) {
 	stopCluster := func(context.Context) error { return nil }
-	if err := ping(ctx, adminURL); err != nil {
-		say("no PostgreSQL answers at %s (%v)", redact(adminURL), err)
+	var restart func(context.Context) error
+	var pingErr error
+	if !throwaway {
+		pingErr = ping(ctx, adminURL)
+	}
+	if throwaway || pingErr != nil {
+		if pingErr != nil {
+			say("no PostgreSQL answers at %s (%v)", redact(adminURL), pingErr)
+		}
 		initdb, lookErr := findInitdb()
 		if lookErr != nil {
 			return nil, fmt.Errorf("no PostgreSQL to use: none answers at %s and %w; "+
 				"install it (apt-get install postgresql) or point DATABASE_URL at one", redact(adminURL), lookErr)
 		}
 		say("starting a throwaway PostgreSQL cluster with %s", initdb)
-		adminURL, stopCluster, err = startCluster(ctx, initdb, dir)
+		var err error
+		adminURL, stopCluster, restart, err = startCluster(ctx, initdb, dir)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +66,7 @@ func openDatabase(ctx context.Context, adminURL, name, dir string, say func(stri
 		return nil, fmt.Errorf("database url: %w", err)
 	}
 	u.Path = "/" + name
-	return &database{URL: u.String(), cleanup: func(ctx context.Context) error {
+	return &database{URL: u.String(), restart: restart, cleanup: func(ctx context.Context) error {
 		err := exec1(ctx, adminURL, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize()))
 		return errors.Join(err, stopCluster(ctx))
 	}}, nil
@@ -106,26 +117,26 @@ func version(initdb string) int {
 // startCluster makes a cluster in dir on a free loopback port, trusting
 // local connections, and starts it. PostgreSQL refuses to run as root, so
 // as root it runs as the postgres user.
-func startCluster(ctx context.Context, initdb, dir string) (adminURL string, stop func(context.Context) error, err error) {
+func startCluster(ctx context.Context, initdb, dir string) (adminURL string, stop, restart func(context.Context) error, err error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	pgCtl := filepath.Join(filepath.Dir(initdb), "pg_ctl")
 	var asUser []string
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return "", nil, fmt.Errorf("throwaway cluster: running as root and %w", err)
+			return "", nil, nil, fmt.Errorf("throwaway cluster: running as root and %w", err)
 		}
 		asUser = []string{"runuser", "-u", "postgres", "--"}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
-			return "", nil, fmt.Errorf("throwaway cluster: %w", err)
+			return "", nil, nil, fmt.Errorf("throwaway cluster: %w", err)
 		}
 	}
 	cmd := func(bin string, args ...string) (string, []string) {
@@ -134,20 +145,25 @@ func startCluster(ctx context.Context, initdb, dir string) (adminURL string, sto
 	}
 	bin, args := cmd(initdb, "-D", dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions")
 	if _, err := runCommand(ctx, bin, args, nil); err != nil {
-		return "", nil, fmt.Errorf("throwaway cluster: %w", err)
+		return "", nil, nil, fmt.Errorf("throwaway cluster: %w", err)
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", port, dir)
 	bin, args = cmd(pgCtl, "-D", dir, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "start")
 	if _, err := runCommand(ctx, bin, args, nil); err != nil {
 		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("throwaway cluster: %w", err)
+		return "", nil, nil, fmt.Errorf("throwaway cluster: %w", err)
 	}
 	stop = func(ctx context.Context) error {
 		bin, args := cmd(pgCtl, "-D", dir, "-m", "fast", "-w", "stop")
 		_, err := runCommand(ctx, bin, args, nil)
 		return errors.Join(err, os.RemoveAll(dir))
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, nil
+	restart = func(ctx context.Context) error {
+		bin, args := cmd(pgCtl, "-D", dir, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-m", "fast", "-w", "restart")
+		_, err := runCommand(ctx, bin, args, nil)
+		return err
+	}
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port), stop, restart, nil
 }
 
 // freePort returns a TCP port free on the loopback interface now.

@@ -27,7 +27,7 @@ type process struct {
 // start runs bin with args and env (added to the demo's environment).
 func start(name, bin string, args, env []string, logDir string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.Create(logPath)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -46,6 +46,12 @@ func start(name, bin string, args, env []string, logDir string) (*process, error
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// kill kills the process group at once (kill -9) and waits for it.
+func (p *process) kill() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // exited returns an error if the process has exited.

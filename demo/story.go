@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -47,12 +48,13 @@ func (d *run) prepare(ctx context.Context) error {
 	}
 
 	d.heading("PostgreSQL")
-	db, err := openDatabase(ctx, cfg.AdminURL, "varco_demo", filepath.Join(cfg.WorkDir, "pg"), d.say)
+	db, err := openDatabase(ctx, cfg.AdminURL, cfg.Throwaway, cmp.Or(cfg.Database, "varco_demo"), filepath.Join(cfg.WorkDir, "pg"), d.say)
 	if err != nil {
 		return err
 	}
+	d.db = db
 	d.onCleanup(func(ctx context.Context) error { fmt.Fprint(d.out, "database "); return db.cleanup(ctx) })
-	d.say("database varco_demo at %s", redact(db.URL))
+	d.say("database at %s", redact(db.URL))
 
 	d.heading("varco-cloud with its embedded MQTT broker")
 	httpPort, err := freePort()
@@ -63,28 +65,23 @@ func (d *run) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	env := []string{
+	d.cloudEnv = []string{
 		"DATABASE_URL=" + db.URL,
 		fmt.Sprintf("VARCO_HTTP_ADDR=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("VARCO_MQTT_ADDR=127.0.0.1:%d", mqttPort),
 		"VARCO_MQTT_EMBEDDED=true",
 		"VARCO_LOG_LEVEL=info",
 	}
-	cloudBin := filepath.Join(cfg.BinDir, "varco-cloud")
-	if _, err := d.startProcess("varco-cloud", []string{"serve"}, env); err != nil {
-		return err
-	}
+	d.onCleanup(d.stopProcesses)
 	d.api = newAPI(fmt.Sprintf("http://127.0.0.1:%d", httpPort))
-	if err := d.waitFor(ctx, "varco-cloud's /healthz", time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		return d.api.healthy(ctx), nil
-	}); err != nil {
+	if err := d.startCloud(ctx); err != nil {
 		return err
 	}
 	d.say("API on %s, MQTT broker on 127.0.0.1:%d, logs in %s", d.api.base, mqttPort, filepath.Join(cfg.WorkDir, "varco-cloud.log"))
 
 	d.heading("the club: a tenant, a site, two gates, members and an edge")
-	out, err := runCommand(ctx, cloudBin, []string{"bootstrap", "--tenant-name", "Demo Club", "--tenant-slug", tenantSlug,
-		"--admin-email", adminEmail, "--admin-name", "Reception"}, append(env, "VARCO_BOOTSTRAP_ADMIN_PASSWORD="+adminPassword))
+	out, err := runCommand(ctx, filepath.Join(cfg.BinDir, "varco-cloud"), []string{"bootstrap", "--tenant-name", "Demo Club", "--tenant-slug", tenantSlug,
+		"--admin-email", adminEmail, "--admin-name", "Reception"}, append(d.cloudEnv, "VARCO_BOOTSTRAP_ADMIN_PASSWORD="+adminPassword))
 	if err != nil {
 		return err
 	}
@@ -161,7 +158,7 @@ func (d *run) seed(ctx context.Context) error {
 		}
 		d.say("member %s %s (id %d), card %d:%d, annual membership", m.first, m.last, m.id, m.facility, m.card)
 	}
-	return d.startEdge(ctx)
+	return d.setUpEdge(ctx)
 }
 
 // edgeRegistration is the cloud's answer to registering an edge.
@@ -183,9 +180,28 @@ type edgeConfig struct {
 	MQTTUsername  string   `json:"mqtt_username"`
 }
 
-// startEdge registers the edge in the cloud, writes its configuration,
+// startCloud starts varco-cloud serve and waits for its /healthz.
+func (d *run) startCloud(ctx context.Context) error {
+	p, err := d.startProcess("varco-cloud", []string{"serve"}, d.cloudEnv)
+	if err != nil {
+		return err
+	}
+	d.cloud = p
+	return d.waitFor(ctx, "varco-cloud's /healthz", time.Minute, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		return d.api.healthy(ctx), nil
+	})
+}
+
+// startEdge starts varco-edge on the readers' line.
+func (d *run) startEdge(context.Context) error {
+	p, err := d.startProcess("varco-edge", []string{"run", "--config", filepath.Join(d.cfg.WorkDir, "edge.toml")}, nil)
+	d.edge = p
+	return err
+}
+
+// setUpEdge registers the edge in the cloud, writes its configuration,
 // starts the simulated readers and varco-edge on their line.
-func (d *run) startEdge(ctx context.Context) error {
+func (d *run) setUpEdge(ctx context.Context) error {
 	a, c, dir := d.api, &d.club, d.cfg.WorkDir
 	var reg edgeRegistration
 	if err := a.do(ctx, http.MethodPost, "/api/v1/edges", map[string]any{"site_id": c.siteID, "code": edgeCode, "name": "Entrance controller"}, &reg); err != nil {
@@ -205,6 +221,7 @@ func (d *run) startEdge(ctx context.Context) error {
 	}
 	d.edgeHTTP = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	keys, _ := json.Marshal(ec.CloudKeys) // a TOML array of strings is a JSON one
+	pulse := cmp.Or(d.cfg.Pulse, time.Second)
 	files := map[string]string{
 		"credential.key": ec.CredentialKey + "\n",
 		"mqtt.password":  reg.Password + "\n",
@@ -225,13 +242,13 @@ baud = 115200
   id = "entrance-1"
   address = 1
   device = "entrance"
-  pulse = "1s"
+  pulse = %q
 
   [[serial.reader]]
   id = "exit-1"
   address = 2
   device = "exit"
-  pulse = "1s"
+  pulse = %q
 
 [mqtt]
 broker = %q
@@ -239,7 +256,7 @@ username = %q
 password_file = %q
 cloud_keys = %s
 `, c.edgeID, ec.EdgeID, ec.Tenant, ec.Site, filepath.Join(dir, "edge-data"), filepath.Join(dir, "credential.key"), d.edgeHTTP,
-			filepath.Join(dir, "ttyOSDP"), ec.MQTTBroker, ec.MQTTUsername, filepath.Join(dir, "mqtt.password"), keys),
+			filepath.Join(dir, "ttyOSDP"), pulse.String(), pulse.String(), ec.MQTTBroker, ec.MQTTUsername, filepath.Join(dir, "mqtt.password"), keys),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -259,7 +276,7 @@ cloud_keys = %s
 	}
 	d.sim = s
 	d.onCleanup(func(context.Context) error { fmt.Fprint(d.out, "readers "); return s.Close() })
-	if _, err := d.startProcess("varco-edge", []string{"run", "--config", filepath.Join(dir, "edge.toml")}, nil); err != nil {
+	if err := d.startEdge(ctx); err != nil {
 		return err
 	}
 	if err := d.waitFor(ctx, "varco-edge polling both readers", time.Minute, 50*time.Millisecond, func(context.Context) (bool, error) {
