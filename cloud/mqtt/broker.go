@@ -63,10 +63,11 @@ func (b *Broker) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	server := mochi.New(&mochi.Options{Logger: b.log})
 	h := &hook{
-		creds: b.cfg.Credentials,
-		log:   b.log,
-		ctx:   ctx,
-		sem:   make(chan struct{}, b.cfg.MaxConcurrentAuth),
+		creds:   b.cfg.Credentials,
+		log:     b.log,
+		ctx:     ctx,
+		sem:     make(chan struct{}, b.cfg.MaxConcurrentAuth),
+		clients: server.Clients,
 	}
 	if err := server.AddHook(h, nil); err != nil {
 		cancel()

@@ -3,6 +3,7 @@ package mqtt_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -550,5 +551,36 @@ func TestStopWithSilentConnection(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second): // less than the broker's 10 s connect timeout
 		t.Fatal("Stop blocked on a connection that never sent CONNECT")
+	}
+}
+
+// TestReconnectAtOnce: an edge whose connection breaks reconnects at once,
+// while the broker still cleans up after the old connection (sending its
+// will). The new connection must keep its subscriptions: mochi's cleanup
+// works by client id, and the hook's OnConnect lets it finish first.
+func TestReconnectAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const (
+		cmd    = "varco/v1/t1/edge/e1/cmd"
+		status = "varco/v1/t1/edge/e1/status"
+	)
+	cloud := mustDial(t, b.Addr(), "cloud", nil)
+	will := func(o *paho.ClientOptions) { o.SetWill(status, "offline", 1, true) }
+	edge := mustDial(t, b.Addr(), "t1/e1", will)
+	for i := range 20 {
+		if code := edge.subscribe(t, cmd); code != 1 {
+			t.Fatalf("round %d: subscribe code %#x", i, code)
+		}
+		(<-edge.conn).Close() // abrupt: the broker sends the will while the edge comes back
+		edge = mustDial(t, b.Addr(), "t1/e1", will)
+		if code := edge.subscribe(t, cmd); code != 1 {
+			t.Fatalf("round %d: resubscribe code %#x", i, code)
+		}
+		payload := fmt.Sprint(i)
+		cloud.publish(t, cmd, 1, false, payload)
+		if got := edge.next(t); got.topic != cmd || got.payload != payload {
+			t.Fatalf("round %d: the reconnected edge received %+v, want %s on %s", i, got, payload, cmd)
+		}
 	}
 }

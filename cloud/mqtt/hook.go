@@ -33,6 +33,8 @@ type hook struct {
 	log   *slog.Logger
 	ctx   context.Context // cancelled when the broker stops
 	sem   chan struct{}   // bounds concurrent argon2id checks
+	// clients are the server's, for OnConnect's wait on a departing client.
+	clients *mochi.Clients
 
 	// sessions by client id. An entry outlives a disconnect while the
 	// client's session persists, so that QoS 1 messages queued for an
@@ -44,12 +46,46 @@ func (h *hook) ID() string { return "varco-auth" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
+		mochi.OnConnect,
 		mochi.OnConnectAuthenticate,
 		mochi.OnACLCheck,
 		mochi.OnPublish,
 		mochi.OnDisconnect,
 		mochi.OnClientExpired,
 	}, []byte{b})
+}
+
+// departTimeout bounds OnConnect's wait for a departing client.
+const departTimeout = 2 * time.Second
+
+// OnConnect lets a client whose connection has ended finish leaving before
+// a new client with its id comes in. mochi v2.7.9 cleans up after a closed
+// connection by client id (Clients.Delete, UnsubscribeClient) unless the
+// client was taken over; an edge that reconnects at once, while the old
+// connection's cleanup is still running (its last will is being sent),
+// would otherwise lose its new subscriptions and stay connected without
+// receiving deltas or commands. A connection still open is taken over as
+// usual (mochi marks it first, and its cleanup then leaves the id alone).
+func (h *hook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
+	if h.clients == nil {
+		return nil
+	}
+	deadline := time.Now().Add(departTimeout)
+	for {
+		old, ok := h.clients.Get(cl.ID)
+		if !ok || old == cl || !old.Closed() || old.IsTakenOver() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			h.log.Warn("mqtt: a departing client with the same id did not leave in time", slog.String("client", cl.ID))
+			return nil
+		}
+		select {
+		case <-h.ctx.Done():
+			return h.ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // OnConnectAuthenticate checks the password, the client id of an edge and
