@@ -162,33 +162,11 @@ func (s *Server) handleCreateCRMCommunication(w http.ResponseWriter, r *http.Req
 }
 
 func (s *Server) handleListCommunications(w http.ResponseWriter, r *http.Request) {
-	q := query{r: r}
-	limit := q.limit(50, 500)
-	cursor := q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	cs, err := s.CommunicationService.FindCommunications(r.Context(), cursor, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(cs, limit, func(c *cloud.Communication) int64 { return c.ID }))
+	serveCursorPage(s, w, r, s.CommunicationService.FindCommunications, func(c *cloud.Communication) int64 { return c.ID })
 }
 
 func (s *Server) handleGetCommunication(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := s.CommunicationService.FindCommunicationByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, c)
+	serveFound(s, w, r, s.CommunicationService.FindCommunicationByID)
 }
 
 // serveMessages serves a page of messages; owner checks the path's entity

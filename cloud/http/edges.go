@@ -134,19 +134,9 @@ func (s *Server) handleListCommands(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	q := query{r: r}
-	limit := q.limit(50, 500)
-	cursor := q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	cmds, err := s.CommandService.FindCommands(r.Context(), id, cursor, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(cmds, limit, func(c *cloud.EdgeCommand) int64 { return c.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.EdgeCommand, error) {
+		return s.CommandService.FindCommands(ctx, id, cursor, limit)
+	}, func(c *cloud.EdgeCommand) int64 { return c.ID })
 }
 
 // Passages.

@@ -133,33 +133,11 @@ func preferAsync(r *http.Request) bool {
 }
 
 func (s *Server) handleListImports(w http.ResponseWriter, r *http.Request) {
-	q := query{r: r}
-	limit := q.limit(50, 500)
-	cursor := q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	jobs, err := s.ImportService.FindImports(r.Context(), cursor, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(jobs, limit, func(j *cloud.ImportJob) int64 { return j.ID }))
+	serveCursorPage(s, w, r, s.ImportService.FindImports, func(j *cloud.ImportJob) int64 { return j.ID })
 }
 
 func (s *Server) handleGetImport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	job, err := s.ImportService.FindImportByID(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, job)
+	serveFound(s, w, r, s.ImportService.FindImportByID)
 }
 
 func (s *Server) handleImportErrors(w http.ResponseWriter, r *http.Request) {

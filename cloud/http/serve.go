@@ -52,6 +52,40 @@ func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, list fu
 	writeJSON(w, http.StatusOK, page[T]{Items: items})
 }
 
+// serveCursorPage serves GET /things?cursor=&limit=: a page of at most
+// limit items after the id cursor (newest first), with the next cursor.
+func serveCursorPage[T any](s *Server, w http.ResponseWriter, r *http.Request,
+	find func(ctx context.Context, cursor int64, limit int) ([]T, error), id func(T) int64) {
+	q := query{r: r}
+	limit := q.limit(50, 500)
+	cursor := q.int64("cursor")
+	if q.err != nil {
+		s.fail(w, r, q.err)
+		return
+	}
+	items, err := find(r.Context(), cursor, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(items, limit, id))
+}
+
+// serveFound serves GET …/{id} of an entity without a version.
+func serveFound[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := find(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // serveUpdate serves PATCH …/{id}. req is the body: the domain's update type
 // embedded, with an optional "version" at *bodyVersion (see editRequest).
 // apply makes the edit once req is decoded; the edited entity is written
