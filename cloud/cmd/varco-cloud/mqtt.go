@@ -198,7 +198,17 @@ func (p *mqttParts) metrics() []prometheus.Collector {
 			Help: "Messages from edges dropped without an answer, by reason.", ConstLabels: prometheus.Labels{"reason": reason}},
 			func() float64 { return float64(v(in.Stats())) })
 	}
+	pub := func(name, help string, v func(mqtt.PublisherStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "varco_sync_" + name, Help: help},
+			func() float64 { return float64(v(p.publisher.Stats())) })
+	}
 	return []prometheus.Collector{
+		pub("deltas_total", "Deltas published on the sites' state topics.", func(s mqtt.PublisherStats) int64 { return s.Deltas }),
+		pub("catchups_total", "Catch-ups (and births behind) answered.", func(s mqtt.PublisherStats) int64 { return s.CatchUps }),
+		pub("snapshots_total", "Snapshots sent to edges.", func(s mqtt.PublisherStats) int64 { return s.Snapshots }),
+		pub("refused_total", "Catch-ups and births refused: another edge's topic or site.", func(s mqtt.PublisherStats) int64 { return s.Refused }),
+		pub("malformed_total", "Catch-ups and births that do not decode.", func(s mqtt.PublisherStats) int64 { return s.Malformed }),
+		pub("errors_total", "Syncs and answers that failed (database, broker); retried.", func(s mqtt.PublisherStats) int64 { return s.Errors }),
 		counter("batches_total", "Events batches stored.", func(s mqtt.IngestStats) uint64 { return s.Batches }),
 		counter("events_total", "Events received in stored batches.", func(s mqtt.IngestStats) uint64 { return s.Events }),
 		counter("events_stored_total", "Events new to the database (the rest were duplicates).", func(s mqtt.IngestStats) uint64 { return s.Stored }),
