@@ -91,6 +91,9 @@ type run struct {
 	cloud    *process                      // running, or nil
 	edge     *process                      // running, or nil
 	cloudEnv []string                      // varco-cloud's environment
+	// edgeAccount, when set, gives the edge its broker and password
+	// instead of the cloud's embedded broker (a test's external broker).
+	edgeAccount func(context.Context, edgeConfig) (broker, password string, err error)
 
 	api      *api
 	edgeHTTP string

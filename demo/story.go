@@ -65,13 +65,13 @@ func (d *run) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.cloudEnv = []string{
+	d.cloudEnv = append([]string{
 		"DATABASE_URL=" + db.URL,
 		fmt.Sprintf("VARCO_HTTP_ADDR=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("VARCO_MQTT_ADDR=127.0.0.1:%d", mqttPort),
 		"VARCO_MQTT_EMBEDDED=true",
 		"VARCO_LOG_LEVEL=info",
-	}
+	}, d.cloudEnv...) // what a test set wins: exec keeps the last of a name
 	d.onCleanup(d.stopProcesses)
 	d.api = newAPI(fmt.Sprintf("http://127.0.0.1:%d", httpPort))
 	if err := d.startCloud(ctx); err != nil {
@@ -220,11 +220,17 @@ func (d *run) setUpEdge(ctx context.Context) error {
 		return err
 	}
 	d.edgeHTTP = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	broker, password := ec.MQTTBroker, reg.Password
+	if d.edgeAccount != nil { // an external broker has its own accounts
+		if broker, password, err = d.edgeAccount(ctx, ec); err != nil {
+			return err
+		}
+	}
 	keys, _ := json.Marshal(ec.CloudKeys) // a TOML array of strings is a JSON one
 	pulse := cmp.Or(d.cfg.Pulse, time.Second)
 	files := map[string]string{
 		"credential.key": ec.CredentialKey + "\n",
-		"mqtt.password":  reg.Password + "\n",
+		"mqtt.password":  password + "\n",
 		"edge.toml": fmt.Sprintf(`# varco-edge of the demo, written by varco-demo from GET /api/v1/edges/%d/config
 edge_id = %q
 tenant = %q
@@ -256,7 +262,7 @@ username = %q
 password_file = %q
 cloud_keys = %s
 `, c.edgeID, ec.EdgeID, ec.Tenant, ec.Site, filepath.Join(dir, "edge-data"), filepath.Join(dir, "credential.key"), d.edgeHTTP,
-			filepath.Join(dir, "ttyOSDP"), pulse.String(), pulse.String(), ec.MQTTBroker, ec.MQTTUsername, filepath.Join(dir, "mqtt.password"), keys),
+			filepath.Join(dir, "ttyOSDP"), pulse.String(), pulse.String(), broker, ec.MQTTUsername, filepath.Join(dir, "mqtt.password"), keys),
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {

@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 // system starts a club as the demo does: cloud, broker, database, readers,
 // edge, synced. throwaway gives it its own PostgreSQL cluster (that a test
 // may restart).
-func system(t *testing.T, throwaway bool) *run {
+func system(t *testing.T, throwaway bool, setup ...func(*run)) *run {
 	t.Helper()
 	work, err := os.MkdirTemp("", "varco-system-")
 	if err != nil {
@@ -82,6 +82,9 @@ func system(t *testing.T, throwaway bool) *run {
 		Database:  "varco_system_" + strings.ToLower(t.Name()),
 	}
 	d := &run{cfg: cfg, out: cfg.Out}
+	for _, f := range setup {
+		f(d)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
