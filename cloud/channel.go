@@ -234,11 +234,13 @@ func (r *SendRequest) Validate() error {
 	if !r.Purpose.Valid() {
 		return Invalid("purpose", "Unknown GDPR purpose %q.", r.Purpose)
 	}
-	if r.TargetID != nil {
-		return Invalid("target_id", "Sending to a target is not available yet: list the members.")
-	}
-	if len(r.MemberIDs) == 0 {
-		return Invalid("member_ids", "At least one member is required.")
+	switch {
+	case r.TargetID != nil && len(r.MemberIDs) > 0:
+		return Invalid("target_id", "Give a target or a list of members, not both.")
+	case r.TargetID != nil:
+		return nil // its members are looked up when the send is prepared
+	case len(r.MemberIDs) == 0:
+		return Invalid("member_ids", "At least one member, or a target, is required.")
 	}
 	if len(r.MemberIDs) > MaxRecipients {
 		return Invalid("member_ids", "At most %d members at once.", MaxRecipients)

@@ -92,10 +92,23 @@ func TestCommunicationsAPI(t *testing.T) {
 		pv.Messages[0].Text != "Ciao Anna, ci vediamo il 05/03/2025 alle 18:00" {
 		t.Errorf("preview %+v", pv)
 	}
+	// A target as the recipients: the members it selects today.
+	var tg, foreign struct {
+		ID int64 `json:"id"`
+	}
+	a.must("POST", "/api/v1/targets", map[string]any{"name": "SMS ok", "criteria": []map[string]any{{"kind": "consent", "channel": "sms", "purpose": "service"}}}, 201, &tg)
+	a.must("POST", "/api/v1/communications/preview?first=3", map[string]any{"template_id": tmpl.ID, "purpose": "service", "target_id": tg.ID}, 200, &pv)
+	if pv.Members != 1 || pv.Channels[cloud.ChannelSMS] != 1 {
+		t.Errorf("preview of a target %+v", pv)
+	}
+	clubB := e.tenant("club-b")
+	clubB.must("POST", "/api/v1/targets", map[string]any{"name": "B", "criteria": []map[string]any{{"kind": "membership_active"}}}, 201, &foreign)
 	for _, bad := range []struct {
 		body  any
 		field string
 	}{
+		{map[string]any{"template_id": tmpl.ID, "purpose": "service", "target_id": foreign.ID}, "target_id"},
+		{map[string]any{"template_id": tmpl.ID, "purpose": "service", "target_id": -1}, "target_id"},
 		{map[string]any{"template_id": tmpl.ID, "member_ids": []int64{f.memberID}}, "purpose"},
 		{map[string]any{"template_id": tmpl.ID, "purpose": "spam", "member_ids": []int64{f.memberID}}, "purpose"},
 		{map[string]any{"template_id": tmpl.ID, "purpose": "service", "member_ids": []int64{}}, "member_ids"},

@@ -515,6 +515,11 @@ func (s *CommunicationService) prepare(ctx context.Context, op *cloud.Operator, 
 	if err != nil {
 		return nil, err
 	}
+	if req.TargetID != nil {
+		if req.MemberIDs, err = s.db.recipientsOf(ctx, op.TenantID, *req.TargetID, cloud.MaxRecipients); err != nil {
+			return nil, err
+		}
+	}
 	p := &prepared{tmpl: t, delivery: d, ids: make([]int64, 0, len(req.MemberIDs))}
 	seen := make(map[int64]bool, len(req.MemberIDs))
 	for _, id := range req.MemberIDs {
@@ -708,8 +713,14 @@ func (s *CommunicationService) CreateCRMCommunication(ctx context.Context, req c
 		return nil, cloud.Invalid("type_id", "An action type is required.")
 	case strings.TrimSpace(req.Text) == "":
 		return nil, cloud.Invalid("text", "A text for the operators is required.")
+	case req.TargetID != nil && len(req.MemberIDs) > 0:
+		return nil, cloud.Invalid("target_id", "Give a target or a list of members, not both.")
 	case req.TargetID != nil:
-		return nil, cloud.Invalid("target_id", "Targets are not available yet: list the members.")
+		if req.MemberIDs, err = s.db.recipientsOf(ctx, op.TenantID, *req.TargetID, MaxBulk); err != nil {
+			return nil, err
+		}
+	}
+	switch {
 	case len(req.MemberIDs) == 0:
 		return nil, cloud.Invalid("member_ids", "At least one member is required.")
 	case len(req.MemberIDs) > MaxBulk:
@@ -953,4 +964,30 @@ func (s *CommunicationService) Unsubscribe(ctx context.Context, token string) er
 		}
 		return tx.audit(ctx, "member.unsubscribe", "member", memberID, map[string]any{"channel": cloud.ChannelEmail, "purpose": purpose})
 	})
+}
+
+// recipientsOf returns the members a target selects today, in the
+// tenant's time zone: at most limit, or EINVALID naming target_id.
+func (db *DB) recipientsOf(ctx context.Context, tenantID, targetID int64, limit int) ([]int64, error) {
+	t, err := findTarget(ctx, db.Pool, tenantID, targetID)
+	if cloud.ErrorCode(err) == cloud.ENOTFOUND {
+		return nil, cloud.Invalid("target_id", "Target not found.")
+	} else if err != nil {
+		return nil, err
+	}
+	day, _, err := db.tenantToday(ctx, db.Pool, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := db.targetMemberIDs(ctx, db.Pool, tenantID, &t.TargetDefinition, day, limit)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(ids) > limit:
+		return nil, cloud.Invalid("target_id", "The target selects more than %d members: narrow it.", limit)
+	case len(ids) == 0:
+		return nil, cloud.Invalid("target_id", "The target selects no member today.")
+	}
+	return ids, nil
 }
