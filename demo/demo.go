@@ -76,7 +76,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	if cfg.Stay {
-		d.say("everything keeps running: the API on %s, the edge's /metrics on http://%s/metrics; Ctrl-C stops it all", d.api.base, d.edgeHTTP)
+		d.say("everything keeps running: the API on %s (POST /api/v1/auth/login as %s, password %q),", d.api.base, adminEmail, adminPassword)
+		d.say("the edge's /healthz and /metrics on http://%s, logs in %s; Ctrl-C stops it all", d.edgeHTTP, cfg.WorkDir)
 		<-ctx.Done()
 	}
 	return nil
