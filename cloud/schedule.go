@@ -279,10 +279,14 @@ type ScheduleRun struct {
 	Body       ScheduleBody `json:"body"`
 	Members    int          `json:"members"` // in the target that day
 	Created    int          `json:"created"` // CRM actions created
-	Sent       int          `json:"sent"`    // messages sent
-	Skipped    int          `json:"skipped"`
-	Failed     int          `json:"failed"`
-	// SkippedReasons counts the skipped members by reason (CRM actions).
+	// Sent, Skipped and Failed count a communication's messages under the
+	// run's DedupKey, whatever attempt stored them (a member's message still
+	// pending, left by a stopped replica, is in none of them yet).
+	Sent    int `json:"sent"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
+	// SkippedReasons counts the skipped members by reason: the CRM
+	// actions' reason, or the messages' skip reasons.
 	SkippedReasons map[string]int `json:"skipped_reasons"`
 	Error          string         `json:"error"`
 	Attempts       int            `json:"attempts"`
@@ -345,9 +349,14 @@ type Communicator interface {
 // no Communicator is wired: the run is recorded as failed, not retried.
 var ErrNoCommunicator = Errorf(EINTERNAL, "No communicator is configured: this operation's messages cannot be sent.")
 
-// DedupKey is the communication dedup key of an operation's run on day.
+// ScheduleDedupPrefix starts the dedup keys of scheduled operations' runs,
+// which direct sends may not use.
+const ScheduleDedupPrefix = "op:"
+
+// DedupKey is the communication dedup key of an operation's run on day
+// (the store's run history computes it in SQL as well).
 func DedupKey(scheduleID int64, day Date) string {
-	return fmt.Sprintf("op:%d:%s", scheduleID, day)
+	return fmt.Sprintf("%s%d:%s", ScheduleDedupPrefix, scheduleID, day)
 }
 
 // Recipe is a scheduled operation the club software teaches, seeded

@@ -619,6 +619,11 @@ func (s *CommunicationService) CreateCommunication(ctx context.Context, req clou
 	if err != nil {
 		return nil, err
 	}
+	if strings.HasPrefix(req.DedupKey, cloud.ScheduleDedupPrefix) {
+		// Such a send would stop a scheduled operation's messages for the
+		// day and count in its run's history.
+		return nil, cloud.Invalid("dedup_key", "Dedup keys starting with %q are the scheduled operations'.", cloud.ScheduleDedupPrefix)
+	}
 	id, err := s.create(ctx, op, req, "")
 	if err != nil {
 		return nil, err

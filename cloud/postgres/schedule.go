@@ -53,8 +53,9 @@ func nextRunAt(s *cloud.Schedule, now time.Time) *time.Time {
 }
 
 // validateSchedule checks an operation and that its target (usable in
-// scheduled operations), sender (an active operator) and action type
-// (active) are the tenant's.
+// scheduled operations), sender (an active operator), action type (active)
+// and, when active, template (not archived, for the body's channel) are
+// the tenant's.
 func validateSchedule(ctx context.Context, tx *Tx, s *cloud.Schedule) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -73,6 +74,21 @@ func validateSchedule(ctx context.Context, tx *Tx, s *cloud.Schedule) error {
 		return cloud.Invalid("sender_id", "The sender must be an active operator.")
 	} else if err != nil {
 		return err
+	}
+	if s.Active && s.Body.Kind == cloud.BodyCommunication {
+		// Checked here, not only by the communicator at the first run: a
+		// wrong template would otherwise surface as a failed run, days
+		// later. Only for active operations, so that one whose template was
+		// archived since can still be deactivated.
+		t, err := findTemplate(ctx, tx, tx.tenant(), *s.Body.TemplateID)
+		if cloud.ErrorCode(err) == cloud.ENOTFOUND || (err == nil && t.ArchivedAt != nil) {
+			return cloud.Invalid("body.template_id", "Template not found or archived.")
+		} else if err != nil {
+			return err
+		}
+		if t.Channel != s.Body.Channel {
+			return cloud.Invalid("body.template_id", "The template %q is for %s, not %s.", t.Name, t.Channel, s.Body.Channel)
+		}
 	}
 	if s.Body.Kind == cloud.BodyActions {
 		cfg, err := tx.db.crmConfig(ctx, tx, tx.tenant())
@@ -212,10 +228,30 @@ func (s *ScheduleService) UpdateSchedule(ctx context.Context, id int64, version 
 	return sc, nil
 }
 
-const runCols = `r.id, r.schedule_id, r.run_day, r.status, r.sender_id, r.target_id, r.body, r.members, r.created, r.sent, r.skipped,
-	r.failed, r.error, r.attempts, r.started_at, r.finished_at,
-	coalesce((SELECT jsonb_object_agg(reason, n) FROM (SELECT reason, count(*) AS n FROM schedule_run_items i
-		WHERE i.schedule_id = r.schedule_id AND i.run_day = r.run_day AND i.status = 'skipped' GROUP BY reason) x), '{}')`
+// runDedupKey is cloud.DedupKey of the run r, in SQL.
+const runDedupKey = `'op:' || r.schedule_id || ':' || to_char(r.run_day, 'YYYY-MM-DD')`
+
+// runFrom joins each run of a communication to the messages under its
+// dedup key, whichever job stored them. A run retried after a crash has a
+// communication per attempt, and the last one counts the members the
+// earlier ones messaged as duplicates: the history counts the day's
+// messages instead (one per member), and so also those a stopped replica
+// left pending once the worker that takes them over has sent them.
+const runFrom = `schedule_runs r LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE m.status = 'sent') AS sent,
+		count(*) FILTER (WHERE m.status = 'skipped') AS skipped, count(*) FILTER (WHERE m.status = 'failed') AS failed
+		FROM messages m WHERE m.tenant_id = r.tenant_id AND m.dedup_key = ` + runDedupKey + `) msg ON r.body->>'kind' = 'communication'`
+
+// runCols are the columns of a run from runFrom; the skipped members by
+// reason come from the run's items (CRM actions) or its messages.
+const runCols = `r.id, r.schedule_id, r.run_day, r.status, r.sender_id, r.target_id, r.body, r.members, r.created,
+	coalesce(msg.sent, r.sent), coalesce(msg.skipped, r.skipped), coalesce(msg.failed, r.failed), r.error, r.attempts, r.started_at, r.finished_at,
+	coalesce((SELECT jsonb_object_agg(reason, n) FROM (
+		SELECT reason, count(*) AS n FROM schedule_run_items i
+		WHERE r.body->>'kind' = 'actions' AND i.schedule_id = r.schedule_id AND i.run_day = r.run_day AND i.status = 'skipped' GROUP BY reason
+		UNION ALL
+		SELECT skip_reason, count(*) FROM messages m
+		WHERE r.body->>'kind' = 'communication' AND m.tenant_id = r.tenant_id AND m.dedup_key = ` + runDedupKey + ` AND m.status = 'skipped'
+		GROUP BY skip_reason) x), '{}')`
 
 func scanRun(row pgx.Row) (*cloud.ScheduleRun, error) {
 	var r cloud.ScheduleRun
@@ -238,7 +274,7 @@ func (s *ScheduleService) FindScheduleRuns(ctx context.Context, id int64, before
 	if _, err := findSchedule(ctx, s.db.Pool, op.TenantID, id); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+runCols+` FROM schedule_runs r WHERE r.tenant_id = $1 AND r.schedule_id = $2
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+runCols+` FROM `+runFrom+` WHERE r.tenant_id = $1 AND r.schedule_id = $2
 		AND ($3::date IS NULL OR r.run_day < $3) ORDER BY r.run_day DESC LIMIT $4`, op.TenantID, id, dateArg(before), limitOf(limit, 30, 366))
 	if err != nil {
 		return nil, fmt.Errorf("find runs: %w", err)

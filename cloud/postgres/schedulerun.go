@@ -170,7 +170,7 @@ func (r *ScheduleRunner) ExecuteRun(ctx context.Context, run DueRun) (res *cloud
 }
 
 func (r *ScheduleRunner) findRun(ctx context.Context, run DueRun) (*cloud.ScheduleRun, error) {
-	res, err := scanRun(r.db.Pool.QueryRow(ctx, `SELECT `+runCols+` FROM schedule_runs r WHERE r.tenant_id = $1 AND r.schedule_id = $2 AND r.run_day = $3`,
+	res, err := scanRun(r.db.Pool.QueryRow(ctx, `SELECT `+runCols+` FROM `+runFrom+` WHERE r.tenant_id = $1 AND r.schedule_id = $2 AND r.run_day = $3`,
 		run.TenantID, run.ScheduleID, run.Day.Time()))
 	if err != nil {
 		return nil, notFound(err, "Run")

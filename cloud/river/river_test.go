@@ -27,6 +27,7 @@ type replica struct {
 	db        *postgres.DB
 	runner    *postgres.ScheduleRunner
 	scheduler *cloudriver.Scheduler
+	comms     *postgres.CommunicationService // the runner's communicator, if any
 }
 
 type bundle struct {
@@ -59,15 +60,16 @@ func (b *bundle) open() *postgres.DB {
 	return db
 }
 
-// replica starts a scheduler on its own pool; configure adjusts its runner.
-func (b *bundle) replica(id string, configure func(*postgres.ScheduleRunner)) *replica {
+// replica starts a scheduler on its own pool; configure adjusts the replica
+// (its runner, a communicator on its pool) before the scheduler starts.
+func (b *bundle) replica(id string, configure func(*replica)) *replica {
 	b.t.Helper()
 	db := b.open()
 	r := &replica{db: db, runner: postgres.NewScheduleRunner(db)}
 	r.runner.BatchSize = 5
 	r.runner.OnRunEnd = func(run postgres.DueRun, res *cloud.ScheduleRun, err error) { b.ends <- runEnd{run, res, err} }
 	if configure != nil {
-		configure(r.runner)
+		configure(r)
 	}
 	r.scheduler = cloudriver.NewScheduler(db.Pool, r.runner, pgtest.Logger(b.t))
 	r.scheduler.ID = id
@@ -211,9 +213,12 @@ func TestTwoSchedulersOneDay(t *testing.T) {
 	b, block := setup(t, 23)
 	// A communication operation, active, with nobody to send it.
 	welcome := b.recipe("membership_ending_15d")
-	tmpl := int64(77)
+	tmpl := &cloud.Template{Name: "Renewal", Channel: cloud.ChannelSMS, Text: "Ciao [FirstName], rinnova!"}
+	if err := postgres.NewTemplateService(b.db).CreateTemplate(b.admin, tmpl); err != nil {
+		t.Fatal(err)
+	}
 	body := welcome.Body
-	body.TemplateID = &tmpl
+	body.TemplateID = &tmpl.ID
 	welcome, err := b.schedule.UpdateSchedule(b.admin, welcome.ID, welcome.Version, cloud.ScheduleUpdate{Active: new(true), Body: &body})
 	if err != nil {
 		t.Fatal(err)
@@ -279,8 +284,8 @@ func TestRestartMidRun(t *testing.T) {
 	b, block := setup(t, 17)
 	b.clock.Set(time.Date(2025, 3, 5, 4, 30, 0, 0, time.UTC))
 	var crashed atomic.Bool
-	r1 := b.replica("crashing", func(r *postgres.ScheduleRunner) {
-		r.AfterBatch = func(run postgres.DueRun, batch int) error {
+	r1 := b.replica("crashing", func(r *replica) {
+		r.runner.AfterBatch = func(run postgres.DueRun, batch int) error {
 			if batch == 1 && crashed.CompareAndSwap(false, true) {
 				return errors.New("power cut")
 			}
