@@ -569,7 +569,6 @@ func recordsEqual(a, b vsync.Record) bool {
 	return string(x) == string(y)
 }
 
-
 // TestRefused: catch-ups on another edge's or tenant's topic, for another
 // site than the edge's, from unknown edges, and malformed payloads are
 // counted and not answered; the publisher goes on answering good ones.

@@ -357,7 +357,9 @@ func TestScheduledSMSCrashMidRun(t *testing.T) {
 
 	var pendingLeft int
 	b.replica("taking-over", communicator(t, gw, nil))
-	e := b.wait(func(e runEnd) bool { return e.run.ScheduleID == news.ID && e.res != nil && e.res.Status == cloud.RunDone })
+	e := b.wait(func(e runEnd) bool {
+		return e.run.ScheduleID == news.ID && e.res != nil && e.res.Status == cloud.RunDone
+	})
 	if e.res.Attempts < 2 {
 		t.Fatalf("resumed run = %+v", e.res)
 	}
