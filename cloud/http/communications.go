@@ -71,31 +71,7 @@ func (s *Server) handleUpdateTemplate(w http.ResponseWriter, r *http.Request) {
 // handleArchiveTemplate archives a template; the version comes in If-Match
 // or a {"version"} body.
 func (s *Server) handleArchiveTemplate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Version *int `json:"version"`
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	v, err := version(r, req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.TemplateService.ArchiveTemplate(r.Context(), id, v)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, t.Version, t)
+	serveArchive(s, w, r, s.TemplateService.ArchiveTemplate)
 }
 
 func (s *Server) handlePlaceholders(w http.ResponseWriter, r *http.Request) {
