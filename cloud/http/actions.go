@@ -85,16 +85,10 @@ func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateAction(w http.ResponseWriter, r *http.Request) {
 	var in actionInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a := in.action()
-	if err := s.ActionService.CreateAction(r.Context(), a); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, a.Version, a)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Action, error) {
+		a := in.action()
+		return a, s.ActionService.CreateAction(ctx, a)
+	}, nil)
 }
 
 func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {

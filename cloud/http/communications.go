@@ -40,18 +40,11 @@ func (s *Server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) {
 	var in templateInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t := &cloud.Template{Name: in.Name, Channel: in.Channel, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Title: in.Title,
-		Subtitle: in.Subtitle, ImageURL: in.ImageURL, Link: in.Link, SMSText: in.SMSText}
-	if err := s.TemplateService.CreateTemplate(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/templates/%d", t.ID))
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Template, error) {
+		t := &cloud.Template{Name: in.Name, Channel: in.Channel, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Title: in.Title,
+			Subtitle: in.Subtitle, ImageURL: in.ImageURL, Link: in.Link, SMSText: in.SMSText}
+		return t, s.TemplateService.CreateTemplate(ctx, t)
+	}, func(t *cloud.Template) string { return fmt.Sprintf("/api/v1/templates/%d", t.ID) })
 }
 
 func (s *Server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {

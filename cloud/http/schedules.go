@@ -51,18 +51,11 @@ func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request) {
 	var in scheduleInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sc := &cloud.Schedule{Name: in.Name, Active: in.Active, SenderID: in.SenderID, TargetID: in.TargetID, Body: in.Body,
-		Timing: cloud.Timing{Recurrence: in.Recurrence, SendTime: in.SendTime, Timezone: in.Timezone, StartsOn: in.StartsOn, EndsOn: in.EndsOn}}
-	if err := s.ScheduleService.CreateSchedule(r.Context(), sc); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/schedules/%d", sc.ID))
-	writeVersioned(w, http.StatusCreated, sc.Version, sc)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Schedule, error) {
+		sc := &cloud.Schedule{Name: in.Name, Active: in.Active, SenderID: in.SenderID, TargetID: in.TargetID, Body: in.Body,
+			Timing: cloud.Timing{Recurrence: in.Recurrence, SendTime: in.SendTime, Timezone: in.Timezone, StartsOn: in.StartsOn, EndsOn: in.EndsOn}}
+		return sc, s.ScheduleService.CreateSchedule(ctx, sc)
+	}, func(sc *cloud.Schedule) string { return fmt.Sprintf("/api/v1/schedules/%d", sc.ID) })
 }
 
 func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {

@@ -86,6 +86,39 @@ func serveFound[T any](s *Server, w http.ResponseWriter, r *http.Request, find f
 	writeJSON(w, http.StatusOK, v)
 }
 
+// serveCreate serves POST /things. req is the body; once it is decoded,
+// create makes the entity from it and stores it. The entity is written 201
+// with its version as ETag and, when location is not nil, the Location
+// location gives it.
+func serveCreate[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, req any,
+	create func(context.Context) (T, error), location func(T) string) {
+	if err := decode(w, r, req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	x, err := create(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if location != nil {
+		w.Header().Set("Location", location(x))
+	}
+	writeVersioned(w, http.StatusCreated, x.RowVersion(), x)
+}
+
+// serveCreateOf serves POST …/{id}/things: serveCreate for a thing of the
+// entity id (a member's credential, say). The id is read before the body.
+func serveCreateOf[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, req any,
+	create func(ctx context.Context, id int64) (T, error), location func(T) string) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	serveCreate(s, w, r, req, func(ctx context.Context) (T, error) { return create(ctx, id) }, location)
+}
+
 // serveUpdate serves PATCH …/{id}. req is the body: the domain's update type
 // embedded, with an optional "version" at *bodyVersion (see editRequest).
 // apply makes the edit once req is decoded; the edited entity is written

@@ -55,18 +55,11 @@ func (s *Server) handleListTargets(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateTarget(w http.ResponseWriter, r *http.Request) {
 	var in targetInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t := &cloud.Target{Name: in.Name, Description: in.Description, Schedulable: in.Schedulable, InMenu: in.InMenu,
-		TargetDefinition: cloud.TargetDefinition{Criteria: in.Criteria, DateMode: in.DateMode}}
-	if err := s.TargetService.CreateTarget(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/targets/%d", t.ID))
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Target, error) {
+		t := &cloud.Target{Name: in.Name, Description: in.Description, Schedulable: in.Schedulable, InMenu: in.InMenu,
+			TargetDefinition: cloud.TargetDefinition{Criteria: in.Criteria, DateMode: in.DateMode}}
+		return t, s.TargetService.CreateTarget(ctx, t)
+	}, func(t *cloud.Target) string { return fmt.Sprintf("/api/v1/targets/%d", t.ID) })
 }
 
 func (s *Server) handleGetTarget(w http.ResponseWriter, r *http.Request) {
