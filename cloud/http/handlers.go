@@ -72,16 +72,10 @@ func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
 		Role     cloud.Role `json:"role"`
 		Password string     `json:"password"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	op := &cloud.Operator{Email: req.Email, Name: req.Name, Role: req.Role}
-	if err := s.OperatorService.CreateOperator(r.Context(), op, req.Password); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, op.Version, op)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Operator, error) {
+		op := &cloud.Operator{Email: req.Email, Name: req.Name, Role: req.Role}
+		return op, s.OperatorService.CreateOperator(ctx, op, req.Password)
+	}, nil)
 }
 
 func (s *Server) handleGetOperator(w http.ResponseWriter, r *http.Request) {
@@ -122,16 +116,10 @@ func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
 		Name     string `json:"name"`
 		Timezone string `json:"timezone"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	site := &cloud.Site{Name: req.Name, Timezone: req.Timezone}
-	if err := s.SiteService.CreateSite(r.Context(), site); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, site.Version, site)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Site, error) {
+		site := &cloud.Site{Name: req.Name, Timezone: req.Timezone}
+		return site, s.SiteService.CreateSite(ctx, site)
+	}, nil)
 }
 
 func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request) {
@@ -168,16 +156,10 @@ func (s *Server) handleCreateGate(w http.ResponseWriter, r *http.Request) {
 		Name       string           `json:"name"`
 		DeviceType cloud.DeviceType `json:"device_type"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	g := &cloud.Gate{SiteID: req.SiteID, Name: req.Name, DeviceType: req.DeviceType}
-	if err := s.SiteService.CreateGate(r.Context(), g); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, g.Version, g)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Gate, error) {
+		g := &cloud.Gate{SiteID: req.SiteID, Name: req.Name, DeviceType: req.DeviceType}
+		return g, s.SiteService.CreateGate(ctx, g)
+	}, nil)
 }
 
 func (s *Server) handleGetGate(w http.ResponseWriter, r *http.Request) {
@@ -207,16 +189,10 @@ func (s *Server) handleCRMConfig(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateActionType(w http.ResponseWriter, r *http.Request) {
 	var t cloud.ActionType
-	if err := decode(w, r, &t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t.ID, t.Version = 0, 0
-	if err := s.CRMService.CreateActionType(r.Context(), &t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &t, func(ctx context.Context) (*cloud.ActionType, error) {
+		t.ID, t.Version = 0, 0
+		return &t, s.CRMService.CreateActionType(ctx, &t)
+	}, nil)
 }
 
 func (s *Server) handleUpdateActionType(w http.ResponseWriter, r *http.Request) {
@@ -235,16 +211,10 @@ func (s *Server) handleCreateOutcome(w http.ResponseWriter, r *http.Request) {
 		Group   cloud.OutcomeGroup `json:"group"`
 		Default bool               `json:"default"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	o := &cloud.Outcome{Name: req.Name, Group: req.Group, Default: req.Default, Active: true}
-	if err := s.CRMService.CreateOutcome(r.Context(), o); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, o.Version, o)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Outcome, error) {
+		o := &cloud.Outcome{Name: req.Name, Group: req.Group, Default: req.Default, Active: true}
+		return o, s.CRMService.CreateOutcome(ctx, o)
+	}, nil)
 }
 
 func (s *Server) handleUpdateOutcome(w http.ResponseWriter, r *http.Request) {
