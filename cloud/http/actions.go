@@ -29,33 +29,19 @@ func (in *actionInput) action() *cloud.Action {
 }
 
 func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request) {
-	var f cloud.ActionFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	f.OperatorID = q.int64("operator_id")
-	f.MemberID = q.int64("member_id")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	switch r.URL.Query().Get("open") {
-	case "":
-	case "true":
-		f.Open = new(true)
-	case "false":
-		f.Open = new(false)
-	default:
-		s.fail(w, r, cloud.Invalid("open", "Must be true or false."))
-		return
-	}
-	acts, err := s.ActionService.FindActions(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Action, error) {
+		q := query{r: r}
+		f := cloud.ActionFilter{Cursor: cursor, Limit: limit,
+			OperatorID: q.int64("operator_id"), MemberID: q.int64("member_id"), Open: q.optionalBool("open")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.ActionService.FindActions(ctx, f)
+	}, actionID)
 }
+
+// actionID is the cursor of action pages.
+func actionID(a *cloud.Action) int64 { return a.ID }
 
 func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
@@ -67,20 +53,9 @@ func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f := cloud.ActionFilter{MemberID: id}
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	acts, err := s.ActionService.FindActions(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Action, error) {
+		return s.ActionService.FindActions(ctx, cloud.ActionFilter{MemberID: id, Cursor: cursor, Limit: limit})
+	}, actionID)
 }
 
 func (s *Server) handleCreateAction(w http.ResponseWriter, r *http.Request) {

@@ -146,24 +146,13 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, owner fun
 		s.fail(w, r, err)
 		return
 	}
-	var f cloud.MessageFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	if err := owner(r.Context(), id, &f); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	msgs, err := s.CommunicationService.FindMessages(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(msgs, f.Limit, func(m *cloud.Message) int64 { return m.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Message, error) {
+		f := cloud.MessageFilter{Cursor: cursor, Limit: limit}
+		if err := owner(ctx, id, &f); err != nil {
+			return nil, err
+		}
+		return s.CommunicationService.FindMessages(ctx, f)
+	}, func(m *cloud.Message) int64 { return m.ID })
 }
 
 func (s *Server) handleCommunicationMessages(w http.ResponseWriter, r *http.Request) {

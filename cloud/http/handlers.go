@@ -278,22 +278,14 @@ func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
 // Audit.
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	var f cloud.AuditFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	f.EntityID = q.int64("entity_id")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	f.Entity = r.URL.Query().Get("entity")
-	entries, err := s.AuditService.FindAudit(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(entries, f.Limit, func(e *cloud.AuditEntry) int64 { return e.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.AuditEntry, error) {
+		q := query{r: r}
+		f := cloud.AuditFilter{Cursor: cursor, Limit: limit, EntityID: q.int64("entity_id"), Entity: r.URL.Query().Get("entity")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.AuditService.FindAudit(ctx, f)
+	}, func(e *cloud.AuditEntry) int64 { return e.ID })
 }
 
 func parseTime(s string) (time.Time, error) {

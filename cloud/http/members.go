@@ -25,17 +25,8 @@ func memberFilter(r *http.Request) (cloud.MemberFilter, error) {
 	f.Cursor = q.int64("cursor")
 	f.CommercialStatusID = q.int64("status_id")
 	f.OperatorID = q.int64("operator_id")
-	if q.err != nil {
-		return f, q.err
-	}
-	switch vals.Get("archived") {
-	case "", "false":
-	case "true":
-		f.IncludeArchived = true
-	default:
-		return f, cloud.Invalid("archived", "Must be true or false.")
-	}
-	return f, nil
+	f.IncludeArchived = q.bool("archived")
+	return f, q.err
 }
 
 func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {

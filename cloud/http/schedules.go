@@ -23,30 +23,14 @@ type scheduleInput struct {
 }
 
 func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {
-	var f cloud.ScheduleFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	switch r.URL.Query().Get("active") {
-	case "":
-	case "true":
-		f.Active = new(true)
-	case "false":
-		f.Active = new(false)
-	default:
-		s.fail(w, r, cloud.Invalid("active", "Must be true or false."))
-		return
-	}
-	list, err := s.ScheduleService.FindSchedules(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(list, f.Limit, func(x *cloud.Schedule) int64 { return x.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Schedule, error) {
+		q := query{r: r}
+		f := cloud.ScheduleFilter{Cursor: cursor, Limit: limit, Active: q.optionalBool("active")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.ScheduleService.FindSchedules(ctx, f)
+	}, func(x *cloud.Schedule) int64 { return x.ID })
 }
 
 func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request) {

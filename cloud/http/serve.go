@@ -54,6 +54,8 @@ func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, list fu
 
 // serveCursorPage serves GET /things?cursor=&limit=: a page of at most
 // limit items after the id cursor (newest first), with the next cursor.
+// A list with more parameters reads them in find (with query, so an invalid
+// one fails the request after cursor and limit were found valid).
 func serveCursorPage[T any](s *Server, w http.ResponseWriter, r *http.Request,
 	find func(ctx context.Context, cursor int64, limit int) ([]T, error), id func(T) int64) {
 	q := query{r: r}
@@ -194,6 +196,30 @@ func (q *query) limit(def, max int) int {
 	var v int
 	v, q.err = queryLimit(q.r, def, max)
 	return v
+}
+
+// bool reads an optional boolean, "true" or "false"; absent is false.
+func (q *query) bool(name string) bool {
+	v := q.optionalBool(name)
+	return v != nil && *v
+}
+
+// optionalBool reads an optional boolean, "true" or "false"; absent is nil,
+// for a filter that then leaves it out.
+func (q *query) optionalBool(name string) *bool {
+	if q.err != nil {
+		return nil
+	}
+	switch q.r.URL.Query().Get(name) {
+	case "":
+		return nil
+	case "true":
+		return new(true)
+	case "false":
+		return new(false)
+	}
+	q.err = cloud.Invalid(name, "Must be true or false.")
+	return nil
 }
 
 // date reads an optional date YYYY-MM-DD (see queryDate).

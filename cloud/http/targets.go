@@ -19,38 +19,16 @@ type targetInput struct {
 	InMenu      bool              `json:"in_menu"`
 }
 
-func boolParam(r *http.Request, name string) (bool, error) {
-	switch r.URL.Query().Get(name) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, cloud.Invalid(name, "Must be true or false.")
-}
-
 func (s *Server) handleListTargets(w http.ResponseWriter, r *http.Request) {
-	var f cloud.TargetFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	var err error
-	for name, dst := range map[string]*bool{"menu": &f.InMenu, "schedulable": &f.Schedulable, "archived": &f.IncludeArchived} {
-		if *dst, err = boolParam(r, name); err != nil {
-			s.fail(w, r, err)
-			return
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Target, error) {
+		q := query{r: r}
+		f := cloud.TargetFilter{Cursor: cursor, Limit: limit,
+			InMenu: q.bool("menu"), Schedulable: q.bool("schedulable"), IncludeArchived: q.bool("archived")}
+		if q.err != nil {
+			return nil, q.err
 		}
-	}
-	ts, err := s.TargetService.FindTargets(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(ts, f.Limit, func(t *cloud.Target) int64 { return t.ID }))
+		return s.TargetService.FindTargets(ctx, f)
+	}, func(t *cloud.Target) int64 { return t.ID })
 }
 
 func (s *Server) handleCreateTarget(w http.ResponseWriter, r *http.Request) {
