@@ -127,43 +127,43 @@ func serveCreateOf[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.
 // with its version as ETag.
 func serveUpdate[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, req any, bodyVersion **int,
 	apply func(ctx context.Context, id int64, version int) (T, error)) {
-	id, v, err := s.editRequest(w, r, req, bodyVersion)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	x, err := apply(r.Context(), id, v)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, x.RowVersion(), x)
+	serveEdit(s, w, r, func() (int64, int, error) { return s.editRequest(w, r, req, bodyVersion) }, apply)
 }
 
 // serveArchive serves POST …/{id}/archive: the version comes from
 // If-Match or an optional {"version": n} body.
 func serveArchive[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request,
 	archive func(ctx context.Context, id int64, version int) (T, error)) {
-	var req struct {
-		Version *int `json:"version"`
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil {
-			s.fail(w, r, err)
-			return
+	serveEdit(s, w, r, func() (int64, int, error) {
+		var req struct {
+			Version *int `json:"version"`
 		}
-	}
-	v, err := version(r, req.Version)
+		id, err := pathID(r, "id")
+		if err != nil {
+			return 0, 0, err
+		}
+		if r.ContentLength != 0 {
+			if err := decode(w, r, &req); err != nil {
+				return 0, 0, err
+			}
+		}
+		v, err := version(r, req.Version)
+		return id, v, err
+	}, archive)
+}
+
+// serveEdit serves an optimistic edit of one entity, the shape serveUpdate
+// and serveArchive share: read parses the request into the entity's id and
+// the version the client read, apply makes the edit, and the edited entity
+// is written with its new version as ETag.
+func serveEdit[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, read func() (id int64, version int, err error),
+	apply func(ctx context.Context, id int64, version int) (T, error)) {
+	id, v, err := read()
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	x, err := archive(r.Context(), id, v)
+	x, err := apply(r.Context(), id, v)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -118,13 +118,19 @@ func (s *Server) handlePreviewTarget(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
+// targetDay reads the target's id and the optional "day" its members are
+// of.
+func targetDay(r *http.Request) (int64, cloud.Date, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, cloud.Date{}, err
 	}
 	day, err := queryDate(r, "day")
+	return id, day, err
+}
+
+func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -139,12 +145,7 @@ func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
 
 // exportTarget serves the target's members in the member CSV format.
 func (s *Server) exportTarget(w http.ResponseWriter, r *http.Request, format string) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	day, err := queryDate(r, "day")
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -162,12 +163,7 @@ func (s *Server) handleExportTargetXLSX(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleTargetActions(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	day, err := queryDate(r, "day")
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
