@@ -13,33 +13,29 @@ import (
 // serveGet serves GET …/{id}: the entity find returns for the id, with its
 // version as ETag.
 func serveGet[T cloud.Versioned](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error)) {
+	serveByID(s, w, r, find, func(v T) { writeVersioned(w, http.StatusOK, v.RowVersion(), v) })
+}
+
+// serveByID serves a request on the entity {id} that call answers:
+// write writes call's result, fail its error.
+func serveByID[T any](s *Server, w http.ResponseWriter, r *http.Request, call func(context.Context, int64) (T, error), write func(T)) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v, err := find(r.Context(), id)
+	v, err := call(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeVersioned(w, http.StatusOK, v.RowVersion(), v)
+	write(v)
 }
 
 // serveListOf serves GET …/{id}/things: every item list returns for the id,
 // as one page.
 func serveListOf[T any](s *Server, w http.ResponseWriter, r *http.Request, list func(context.Context, int64) ([]T, error)) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	items, err := list(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page[T]{Items: items})
+	serveByID(s, w, r, list, func(items []T) { writeJSON(w, http.StatusOK, page[T]{Items: items}) })
 }
 
 // serveList serves GET /things: every item list returns, as one page.
@@ -75,17 +71,7 @@ func serveCursorPage[T any](s *Server, w http.ResponseWriter, r *http.Request,
 
 // serveFound serves GET …/{id} of an entity without a version.
 func serveFound[T any](s *Server, w http.ResponseWriter, r *http.Request, find func(context.Context, int64) (T, error)) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v, err := find(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	serveByID(s, w, r, find, func(v T) { writeJSON(w, http.StatusOK, v) })
 }
 
 // serveCreate serves POST /things. req is the body; once it is decoded,
