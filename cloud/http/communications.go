@@ -102,32 +102,35 @@ func (s *Server) handlePreviewCommunication(w http.ResponseWriter, r *http.Reque
 // Location gives.
 func (s *Server) handleCreateCommunication(w http.ResponseWriter, r *http.Request) {
 	var req cloud.SendRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := s.CommunicationService.CreateCommunication(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/communications/%d", c.ID))
-	writeJSON(w, http.StatusAccepted, c)
+	s.serveNewCommunication(w, r, &req, http.StatusAccepted, func(ctx context.Context) (*cloud.Communication, error) {
+		return s.CommunicationService.CreateCommunication(ctx, req)
+	})
 }
 
 func (s *Server) handleCreateCRMCommunication(w http.ResponseWriter, r *http.Request) {
 	var req cloud.CRMRequest
-	if err := decode(w, r, &req); err != nil {
+	s.serveNewCommunication(w, r, &req, http.StatusCreated, func(ctx context.Context) (*cloud.Communication, error) {
+		return s.CommunicationService.CreateCRMCommunication(ctx, req)
+	})
+}
+
+// serveNewCommunication serves a request that starts a communication: req
+// is the body, create starts the communication once req is decoded. It is
+// written with status (202 for a queued send, 201 for a CRM communication,
+// whose actions exist at once) and a Location to follow it.
+func (s *Server) serveNewCommunication(w http.ResponseWriter, r *http.Request, req any, status int,
+	create func(context.Context) (*cloud.Communication, error)) {
+	if err := decode(w, r, req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.CommunicationService.CreateCRMCommunication(r.Context(), req)
+	c, err := create(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/communications/%d", c.ID))
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, status, c)
 }
 
 func (s *Server) handleListCommunications(w http.ResponseWriter, r *http.Request) {
