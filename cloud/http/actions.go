@@ -71,16 +71,10 @@ func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
 		MemberIDs []int64     `json:"member_ids"`
 		Action    actionInput `json:"action"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	acts, err := s.ActionService.BulkCreateActions(r.Context(), req.Action.action(), req.MemberIDs)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, page[*cloud.Action]{Items: acts})
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (page[*cloud.Action], error) {
+		acts, err := s.ActionService.BulkCreateActions(ctx, req.Action.action(), req.MemberIDs)
+		return page[*cloud.Action]{Items: acts}, err
+	})
 }
 
 func (s *Server) handleGetAction(w http.ResponseWriter, r *http.Request) {
@@ -191,14 +185,7 @@ func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleWhatIf(w http.ResponseWriter, r *http.Request) {
 	var req cloud.WhatIfRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.ActionService.WhatIf(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (*cloud.WhatIfResult, error) {
+		return s.ActionService.WhatIf(ctx, req)
+	})
 }

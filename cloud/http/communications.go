@@ -86,16 +86,9 @@ func (s *Server) handlePreviewCommunication(w http.ResponseWriter, r *http.Reque
 		first = n
 	}
 	var req cloud.SendRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pv, err := s.CommunicationService.PreviewCommunication(r.Context(), req, first)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, pv)
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (*cloud.Preview, error) {
+		return s.CommunicationService.PreviewCommunication(ctx, req, first)
+	})
 }
 
 // handleCreateCommunication queues a send: 202 with the job, whose progress

@@ -13,16 +13,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	token, op, err := s.AuthService.Login(r.Context(), req.Email, req.Password)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "operator": op})
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (map[string]any, error) {
+		token, op, err := s.AuthService.Login(ctx, req.Email, req.Password)
+		return map[string]any{"token": token, "operator": op}, err
+	})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -47,16 +41,10 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	token, t, err := s.AuthService.CreateAPIToken(r.Context(), req.Name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "info": t})
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (map[string]any, error) {
+		token, t, err := s.AuthService.CreateAPIToken(ctx, req.Name)
+		return map[string]any{"token": token, "info": t}, err
+	})
 }
 
 // Operators.
@@ -231,30 +219,18 @@ func (s *Server) handleCreateStatus(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	st := &cloud.CommercialStatus{Name: req.Name}
-	if err := s.CRMService.CreateCommercialStatus(r.Context(), st); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, st)
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (*cloud.CommercialStatus, error) {
+		st := &cloud.CommercialStatus{Name: req.Name}
+		return st, s.CRMService.CreateCommercialStatus(ctx, st)
+	})
 }
 
 func (s *Server) handlePutRelation(w http.ResponseWriter, r *http.Request) {
 	var rel cloud.Relation
-	if err := decode(w, r, &rel); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rel.ID = 0
-	if err := s.CRMService.PutRelation(r.Context(), &rel); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rel)
+	serveDecoded(s, w, r, &rel, http.StatusOK, func(ctx context.Context) (*cloud.Relation, error) {
+		rel.ID = 0
+		return &rel, s.CRMService.PutRelation(ctx, &rel)
+	})
 }
 
 func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
@@ -263,16 +239,10 @@ func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
 		From int64  `json:"from"`
 		To   int64  `json:"to"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := s.CRMService.Replace(r.Context(), req.Kind, req.From, req.To)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"actions": n})
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (map[string]int, error) {
+		n, err := s.CRMService.Replace(ctx, req.Kind, req.From, req.To)
+		return map[string]int{"actions": n}, err
+	})
 }
 
 // Audit.

@@ -74,6 +74,22 @@ func serveFound[T any](s *Server, w http.ResponseWriter, r *http.Request, find f
 	serveByID(s, w, r, find, func(v T) { writeJSON(w, http.StatusOK, v) })
 }
 
+// serveDecoded serves a request that its JSON body says all of: once the
+// body is decoded into req, call answers, and its result is written with
+// status.
+func serveDecoded[T any](s *Server, w http.ResponseWriter, r *http.Request, req any, status int, call func(context.Context) (T, error)) {
+	if err := decode(w, r, req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := call(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
 // serveCreate serves POST /things. req is the body; once it is decoded,
 // create makes the entity from it and stores it. The entity is written 201
 // with its version as ETag and, when location is not nil, the Location
