@@ -29,33 +29,19 @@ func (in *actionInput) action() *cloud.Action {
 }
 
 func (s *Server) handleListActions(w http.ResponseWriter, r *http.Request) {
-	var f cloud.ActionFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	f.OperatorID = q.int64("operator_id")
-	f.MemberID = q.int64("member_id")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	switch r.URL.Query().Get("open") {
-	case "":
-	case "true":
-		f.Open = new(true)
-	case "false":
-		f.Open = new(false)
-	default:
-		s.fail(w, r, cloud.Invalid("open", "Must be true or false."))
-		return
-	}
-	acts, err := s.ActionService.FindActions(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Action, error) {
+		q := query{r: r}
+		f := cloud.ActionFilter{Cursor: cursor, Limit: limit,
+			OperatorID: q.int64("operator_id"), MemberID: q.int64("member_id"), Open: q.optionalBool("open")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.ActionService.FindActions(ctx, f)
+	}, actionID)
 }
+
+// actionID is the cursor of action pages.
+func actionID(a *cloud.Action) int64 { return a.ID }
 
 func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
@@ -67,34 +53,17 @@ func (s *Server) handleMemberActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f := cloud.ActionFilter{MemberID: id}
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	acts, err := s.ActionService.FindActions(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(acts, f.Limit, func(a *cloud.Action) int64 { return a.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Action, error) {
+		return s.ActionService.FindActions(ctx, cloud.ActionFilter{MemberID: id, Cursor: cursor, Limit: limit})
+	}, actionID)
 }
 
 func (s *Server) handleCreateAction(w http.ResponseWriter, r *http.Request) {
 	var in actionInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a := in.action()
-	if err := s.ActionService.CreateAction(r.Context(), a); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, a.Version, a)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Action, error) {
+		a := in.action()
+		return a, s.ActionService.CreateAction(ctx, a)
+	}, nil)
 }
 
 func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
@@ -102,16 +71,10 @@ func (s *Server) handleBulkActions(w http.ResponseWriter, r *http.Request) {
 		MemberIDs []int64     `json:"member_ids"`
 		Action    actionInput `json:"action"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	acts, err := s.ActionService.BulkCreateActions(r.Context(), req.Action.action(), req.MemberIDs)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, page[*cloud.Action]{Items: acts})
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (page[*cloud.Action], error) {
+		acts, err := s.ActionService.BulkCreateActions(ctx, req.Action.action(), req.MemberIDs)
+		return page[*cloud.Action]{Items: acts}, err
+	})
 }
 
 func (s *Server) handleGetAction(w http.ResponseWriter, r *http.Request) {
@@ -222,14 +185,7 @@ func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleWhatIf(w http.ResponseWriter, r *http.Request) {
 	var req cloud.WhatIfRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	res, err := s.ActionService.WhatIf(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (*cloud.WhatIfResult, error) {
+		return s.ActionService.WhatIf(ctx, req)
+	})
 }

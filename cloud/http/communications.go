@@ -40,18 +40,11 @@ func (s *Server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) {
 	var in templateInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t := &cloud.Template{Name: in.Name, Channel: in.Channel, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Title: in.Title,
-		Subtitle: in.Subtitle, ImageURL: in.ImageURL, Link: in.Link, SMSText: in.SMSText}
-	if err := s.TemplateService.CreateTemplate(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/templates/%d", t.ID))
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Template, error) {
+		t := &cloud.Template{Name: in.Name, Channel: in.Channel, Subject: in.Subject, Text: in.Text, HTML: in.HTML, Title: in.Title,
+			Subtitle: in.Subtitle, ImageURL: in.ImageURL, Link: in.Link, SMSText: in.SMSText}
+		return t, s.TemplateService.CreateTemplate(ctx, t)
+	}, func(t *cloud.Template) string { return fmt.Sprintf("/api/v1/templates/%d", t.ID) })
 }
 
 func (s *Server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
@@ -71,31 +64,7 @@ func (s *Server) handleUpdateTemplate(w http.ResponseWriter, r *http.Request) {
 // handleArchiveTemplate archives a template; the version comes in If-Match
 // or a {"version"} body.
 func (s *Server) handleArchiveTemplate(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Version *int `json:"version"`
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if r.ContentLength != 0 {
-		if err := decode(w, r, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	v, err := version(r, req.Version)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.TemplateService.ArchiveTemplate(r.Context(), id, v)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusOK, t.Version, t)
+	serveArchive(s, w, r, s.TemplateService.ArchiveTemplate)
 }
 
 func (s *Server) handlePlaceholders(w http.ResponseWriter, r *http.Request) {
@@ -117,48 +86,44 @@ func (s *Server) handlePreviewCommunication(w http.ResponseWriter, r *http.Reque
 		first = n
 	}
 	var req cloud.SendRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	pv, err := s.CommunicationService.PreviewCommunication(r.Context(), req, first)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, pv)
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (*cloud.Preview, error) {
+		return s.CommunicationService.PreviewCommunication(ctx, req, first)
+	})
 }
 
 // handleCreateCommunication queues a send: 202 with the job, whose progress
 // Location gives.
 func (s *Server) handleCreateCommunication(w http.ResponseWriter, r *http.Request) {
 	var req cloud.SendRequest
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := s.CommunicationService.CreateCommunication(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/communications/%d", c.ID))
-	writeJSON(w, http.StatusAccepted, c)
+	s.serveNewCommunication(w, r, &req, http.StatusAccepted, func(ctx context.Context) (*cloud.Communication, error) {
+		return s.CommunicationService.CreateCommunication(ctx, req)
+	})
 }
 
 func (s *Server) handleCreateCRMCommunication(w http.ResponseWriter, r *http.Request) {
 	var req cloud.CRMRequest
-	if err := decode(w, r, &req); err != nil {
+	s.serveNewCommunication(w, r, &req, http.StatusCreated, func(ctx context.Context) (*cloud.Communication, error) {
+		return s.CommunicationService.CreateCRMCommunication(ctx, req)
+	})
+}
+
+// serveNewCommunication serves a request that starts a communication: req
+// is the body, create starts the communication once req is decoded. It is
+// written with status (202 for a queued send, 201 for a CRM communication,
+// whose actions exist at once) and a Location to follow it.
+func (s *Server) serveNewCommunication(w http.ResponseWriter, r *http.Request, req any, status int,
+	create func(context.Context) (*cloud.Communication, error)) {
+	if err := decode(w, r, req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	c, err := s.CommunicationService.CreateCRMCommunication(r.Context(), req)
+	c, err := create(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/communications/%d", c.ID))
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, status, c)
 }
 
 func (s *Server) handleListCommunications(w http.ResponseWriter, r *http.Request) {
@@ -177,24 +142,13 @@ func (s *Server) serveMessages(w http.ResponseWriter, r *http.Request, owner fun
 		s.fail(w, r, err)
 		return
 	}
-	var f cloud.MessageFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	if err := owner(r.Context(), id, &f); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	msgs, err := s.CommunicationService.FindMessages(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(msgs, f.Limit, func(m *cloud.Message) int64 { return m.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Message, error) {
+		f := cloud.MessageFilter{Cursor: cursor, Limit: limit}
+		if err := owner(ctx, id, &f); err != nil {
+			return nil, err
+		}
+		return s.CommunicationService.FindMessages(ctx, f)
+	}, func(m *cloud.Message) int64 { return m.ID })
 }
 
 func (s *Server) handleCommunicationMessages(w http.ResponseWriter, r *http.Request) {

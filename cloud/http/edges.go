@@ -71,35 +71,19 @@ func (s *Server) handleDeleteEdge(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRotateEdgePassword(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sec, err := s.EdgeService.RotateEdgePassword(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeVersioned(w, http.StatusOK, sec.Edge.Version, sec)
+	serveByID(s, w, r, s.EdgeService.RotateEdgePassword, func(sec *cloud.EdgeSecret) {
+		w.Header().Set("Cache-Control", "no-store")
+		writeVersioned(w, http.StatusOK, sec.Edge.Version, sec)
+	})
 }
 
 // handleEdgeConfig answers what the edge's edge.toml needs, the tenant's
 // credential key included: admins only, never cached.
 func (s *Server) handleEdgeConfig(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := s.EdgeService.EdgeConfig(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, c)
+	serveByID(s, w, r, s.EdgeService.EdgeConfig, func(c *cloud.EdgeConfig) {
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, c)
+	})
 }
 
 // handleSendCommand sends a command: 201 when the broker took it, 202 when

@@ -13,16 +13,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	token, op, err := s.AuthService.Login(r.Context(), req.Email, req.Password)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "operator": op})
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (map[string]any, error) {
+		token, op, err := s.AuthService.Login(ctx, req.Email, req.Password)
+		return map[string]any{"token": token, "operator": op}, err
+	})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -47,16 +41,10 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	token, t, err := s.AuthService.CreateAPIToken(r.Context(), req.Name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "info": t})
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (map[string]any, error) {
+		token, t, err := s.AuthService.CreateAPIToken(ctx, req.Name)
+		return map[string]any{"token": token, "info": t}, err
+	})
 }
 
 // Operators.
@@ -72,16 +60,10 @@ func (s *Server) handleCreateOperator(w http.ResponseWriter, r *http.Request) {
 		Role     cloud.Role `json:"role"`
 		Password string     `json:"password"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	op := &cloud.Operator{Email: req.Email, Name: req.Name, Role: req.Role}
-	if err := s.OperatorService.CreateOperator(r.Context(), op, req.Password); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, op.Version, op)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Operator, error) {
+		op := &cloud.Operator{Email: req.Email, Name: req.Name, Role: req.Role}
+		return op, s.OperatorService.CreateOperator(ctx, op, req.Password)
+	}, nil)
 }
 
 func (s *Server) handleGetOperator(w http.ResponseWriter, r *http.Request) {
@@ -122,16 +104,10 @@ func (s *Server) handleCreateSite(w http.ResponseWriter, r *http.Request) {
 		Name     string `json:"name"`
 		Timezone string `json:"timezone"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	site := &cloud.Site{Name: req.Name, Timezone: req.Timezone}
-	if err := s.SiteService.CreateSite(r.Context(), site); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, site.Version, site)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Site, error) {
+		site := &cloud.Site{Name: req.Name, Timezone: req.Timezone}
+		return site, s.SiteService.CreateSite(ctx, site)
+	}, nil)
 }
 
 func (s *Server) handleGetSite(w http.ResponseWriter, r *http.Request) {
@@ -168,16 +144,10 @@ func (s *Server) handleCreateGate(w http.ResponseWriter, r *http.Request) {
 		Name       string           `json:"name"`
 		DeviceType cloud.DeviceType `json:"device_type"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	g := &cloud.Gate{SiteID: req.SiteID, Name: req.Name, DeviceType: req.DeviceType}
-	if err := s.SiteService.CreateGate(r.Context(), g); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, g.Version, g)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Gate, error) {
+		g := &cloud.Gate{SiteID: req.SiteID, Name: req.Name, DeviceType: req.DeviceType}
+		return g, s.SiteService.CreateGate(ctx, g)
+	}, nil)
 }
 
 func (s *Server) handleGetGate(w http.ResponseWriter, r *http.Request) {
@@ -207,16 +177,10 @@ func (s *Server) handleCRMConfig(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateActionType(w http.ResponseWriter, r *http.Request) {
 	var t cloud.ActionType
-	if err := decode(w, r, &t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t.ID, t.Version = 0, 0
-	if err := s.CRMService.CreateActionType(r.Context(), &t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &t, func(ctx context.Context) (*cloud.ActionType, error) {
+		t.ID, t.Version = 0, 0
+		return &t, s.CRMService.CreateActionType(ctx, &t)
+	}, nil)
 }
 
 func (s *Server) handleUpdateActionType(w http.ResponseWriter, r *http.Request) {
@@ -235,16 +199,10 @@ func (s *Server) handleCreateOutcome(w http.ResponseWriter, r *http.Request) {
 		Group   cloud.OutcomeGroup `json:"group"`
 		Default bool               `json:"default"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	o := &cloud.Outcome{Name: req.Name, Group: req.Group, Default: req.Default, Active: true}
-	if err := s.CRMService.CreateOutcome(r.Context(), o); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, o.Version, o)
+	serveCreate(s, w, r, &req, func(ctx context.Context) (*cloud.Outcome, error) {
+		o := &cloud.Outcome{Name: req.Name, Group: req.Group, Default: req.Default, Active: true}
+		return o, s.CRMService.CreateOutcome(ctx, o)
+	}, nil)
 }
 
 func (s *Server) handleUpdateOutcome(w http.ResponseWriter, r *http.Request) {
@@ -261,30 +219,18 @@ func (s *Server) handleCreateStatus(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	st := &cloud.CommercialStatus{Name: req.Name}
-	if err := s.CRMService.CreateCommercialStatus(r.Context(), st); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, st)
+	serveDecoded(s, w, r, &req, http.StatusCreated, func(ctx context.Context) (*cloud.CommercialStatus, error) {
+		st := &cloud.CommercialStatus{Name: req.Name}
+		return st, s.CRMService.CreateCommercialStatus(ctx, st)
+	})
 }
 
 func (s *Server) handlePutRelation(w http.ResponseWriter, r *http.Request) {
 	var rel cloud.Relation
-	if err := decode(w, r, &rel); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rel.ID = 0
-	if err := s.CRMService.PutRelation(r.Context(), &rel); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rel)
+	serveDecoded(s, w, r, &rel, http.StatusOK, func(ctx context.Context) (*cloud.Relation, error) {
+		rel.ID = 0
+		return &rel, s.CRMService.PutRelation(ctx, &rel)
+	})
 }
 
 func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
@@ -293,37 +239,23 @@ func (s *Server) handleReplace(w http.ResponseWriter, r *http.Request) {
 		From int64  `json:"from"`
 		To   int64  `json:"to"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := s.CRMService.Replace(r.Context(), req.Kind, req.From, req.To)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"actions": n})
+	serveDecoded(s, w, r, &req, http.StatusOK, func(ctx context.Context) (map[string]int, error) {
+		n, err := s.CRMService.Replace(ctx, req.Kind, req.From, req.To)
+		return map[string]int{"actions": n}, err
+	})
 }
 
 // Audit.
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	var f cloud.AuditFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	f.EntityID = q.int64("entity_id")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	f.Entity = r.URL.Query().Get("entity")
-	entries, err := s.AuditService.FindAudit(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(entries, f.Limit, func(e *cloud.AuditEntry) int64 { return e.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.AuditEntry, error) {
+		q := query{r: r}
+		f := cloud.AuditFilter{Cursor: cursor, Limit: limit, EntityID: q.int64("entity_id"), Entity: r.URL.Query().Get("entity")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.AuditService.FindAudit(ctx, f)
+	}, func(e *cloud.AuditEntry) int64 { return e.ID })
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -25,17 +25,8 @@ func memberFilter(r *http.Request) (cloud.MemberFilter, error) {
 	f.Cursor = q.int64("cursor")
 	f.CommercialStatusID = q.int64("status_id")
 	f.OperatorID = q.int64("operator_id")
-	if q.err != nil {
-		return f, q.err
-	}
-	switch vals.Get("archived") {
-	case "", "false":
-	case "true":
-		f.IncludeArchived = true
-	default:
-		return f, cloud.Invalid("archived", "Must be true or false.")
-	}
-	return f, nil
+	f.IncludeArchived = q.bool("archived")
+	return f, q.err
 }
 
 func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {
@@ -54,17 +45,10 @@ func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleCreateMember(w http.ResponseWriter, r *http.Request) {
 	var m cloud.Member
-	if err := decode(w, r, &m); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	m.ID, m.Version, m.ArchivedAt, m.LastVisitAt = 0, 0, nil, nil
-	if err := s.MemberService.CreateMember(r.Context(), &m); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/members/%d", m.ID))
-	writeVersioned(w, http.StatusCreated, m.Version, m)
+	serveCreate(s, w, r, &m, func(ctx context.Context) (*cloud.Member, error) {
+		m.ID, m.Version, m.ArchivedAt, m.LastVisitAt = 0, 0, nil, nil
+		return &m, s.MemberService.CreateMember(ctx, &m)
+	}, func(m *cloud.Member) string { return fmt.Sprintf("/api/v1/members/%d", m.ID) })
 }
 
 func (s *Server) handleGetMember(w http.ResponseWriter, r *http.Request) {
@@ -268,27 +252,16 @@ func (s *Server) handleListCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateCredential(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req struct {
 		Key        string     `json:"key"`
 		Label      string     `json:"label"`
 		ValidFrom  cloud.Date `json:"valid_from"`
 		ValidUntil cloud.Date `json:"valid_until"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c := &cloud.Credential{MemberID: id, Key: req.Key, Label: req.Label, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil}
-	if err := s.MemberService.CreateCredential(r.Context(), c); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, c.Version, c)
+	serveCreateOf(s, w, r, &req, func(ctx context.Context, id int64) (*cloud.Credential, error) {
+		c := &cloud.Credential{MemberID: id, Key: req.Key, Label: req.Label, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil}
+		return c, s.MemberService.CreateCredential(ctx, c)
+	}, nil)
 }
 
 func (s *Server) handleUpdateCredential(w http.ResponseWriter, r *http.Request) {
@@ -306,11 +279,6 @@ func (s *Server) handleListMemberships(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateMembership(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req struct {
 		Name        string             `json:"name"`
 		StartsOn    cloud.Date         `json:"starts_on"`
@@ -318,16 +286,10 @@ func (s *Server) handleCreateMembership(w http.ResponseWriter, r *http.Request) 
 		SiteIDs     []int64            `json:"site_ids"`
 		DeviceTypes []cloud.DeviceType `json:"device_types"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ms := &cloud.Membership{MemberID: id, Name: req.Name, StartsOn: req.StartsOn, EndsOn: req.EndsOn, SiteIDs: req.SiteIDs, DeviceTypes: req.DeviceTypes}
-	if err := s.MemberService.CreateMembership(r.Context(), ms); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeVersioned(w, http.StatusCreated, ms.Version, ms)
+	serveCreateOf(s, w, r, &req, func(ctx context.Context, id int64) (*cloud.Membership, error) {
+		ms := &cloud.Membership{MemberID: id, Name: req.Name, StartsOn: req.StartsOn, EndsOn: req.EndsOn, SiteIDs: req.SiteIDs, DeviceTypes: req.DeviceTypes}
+		return ms, s.MemberService.CreateMembership(ctx, ms)
+	}, nil)
 }
 
 func (s *Server) handleUpdateMembership(w http.ResponseWriter, r *http.Request) {
@@ -347,11 +309,6 @@ func (s *Server) handleListInstalments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateInstalment(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req struct {
 		MembershipID *int64     `json:"membership_id"`
 		Description  string     `json:"description"`
@@ -360,18 +317,11 @@ func (s *Server) handleCreateInstalment(w http.ResponseWriter, r *http.Request) 
 		DueOn        cloud.Date `json:"due_on"`
 		PaidAt       *time.Time `json:"paid_at"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	in := &cloud.Instalment{MemberID: id, MembershipID: req.MembershipID, Description: req.Description, AmountCents: req.AmountCents,
-		Currency: req.Currency, DueOn: req.DueOn, PaidAt: req.PaidAt}
-	if err := s.MemberService.CreateInstalment(r.Context(), in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/instalments/%d", in.ID))
-	writeVersioned(w, http.StatusCreated, in.Version, in)
+	serveCreateOf(s, w, r, &req, func(ctx context.Context, id int64) (*cloud.Instalment, error) {
+		in := &cloud.Instalment{MemberID: id, MembershipID: req.MembershipID, Description: req.Description, AmountCents: req.AmountCents,
+			Currency: req.Currency, DueOn: req.DueOn, PaidAt: req.PaidAt}
+		return in, s.MemberService.CreateInstalment(ctx, in)
+	}, func(in *cloud.Instalment) string { return fmt.Sprintf("/api/v1/instalments/%d", in.ID) })
 }
 
 func (s *Server) handleUpdateInstalment(w http.ResponseWriter, r *http.Request) {
@@ -409,11 +359,6 @@ func (s *Server) handleListBookings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCreateBooking(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	var req struct {
 		SiteID   int64               `json:"site_id"`
 		Kind     cloud.BookingKind   `json:"kind"`
@@ -422,17 +367,10 @@ func (s *Server) handleCreateBooking(w http.ResponseWriter, r *http.Request) {
 		EndsAt   time.Time           `json:"ends_at"`
 		Status   cloud.BookingStatus `json:"status"`
 	}
-	if err := decode(w, r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	b := &cloud.Booking{MemberID: id, SiteID: req.SiteID, Kind: req.Kind, Title: req.Title, StartsAt: req.StartsAt, EndsAt: req.EndsAt, Status: req.Status}
-	if err := s.MemberService.CreateBooking(r.Context(), b); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/bookings/%d", b.ID))
-	writeVersioned(w, http.StatusCreated, b.Version, b)
+	serveCreateOf(s, w, r, &req, func(ctx context.Context, id int64) (*cloud.Booking, error) {
+		b := &cloud.Booking{MemberID: id, SiteID: req.SiteID, Kind: req.Kind, Title: req.Title, StartsAt: req.StartsAt, EndsAt: req.EndsAt, Status: req.Status}
+		return b, s.MemberService.CreateBooking(ctx, b)
+	}, func(b *cloud.Booking) string { return fmt.Sprintf("/api/v1/bookings/%d", b.ID) })
 }
 
 func (s *Server) handleUpdateBooking(w http.ResponseWriter, r *http.Request) {

@@ -23,46 +23,23 @@ type scheduleInput struct {
 }
 
 func (s *Server) handleListSchedules(w http.ResponseWriter, r *http.Request) {
-	var f cloud.ScheduleFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	switch r.URL.Query().Get("active") {
-	case "":
-	case "true":
-		f.Active = new(true)
-	case "false":
-		f.Active = new(false)
-	default:
-		s.fail(w, r, cloud.Invalid("active", "Must be true or false."))
-		return
-	}
-	list, err := s.ScheduleService.FindSchedules(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(list, f.Limit, func(x *cloud.Schedule) int64 { return x.ID }))
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Schedule, error) {
+		q := query{r: r}
+		f := cloud.ScheduleFilter{Cursor: cursor, Limit: limit, Active: q.optionalBool("active")}
+		if q.err != nil {
+			return nil, q.err
+		}
+		return s.ScheduleService.FindSchedules(ctx, f)
+	}, func(x *cloud.Schedule) int64 { return x.ID })
 }
 
 func (s *Server) handleCreateSchedule(w http.ResponseWriter, r *http.Request) {
 	var in scheduleInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	sc := &cloud.Schedule{Name: in.Name, Active: in.Active, SenderID: in.SenderID, TargetID: in.TargetID, Body: in.Body,
-		Timing: cloud.Timing{Recurrence: in.Recurrence, SendTime: in.SendTime, Timezone: in.Timezone, StartsOn: in.StartsOn, EndsOn: in.EndsOn}}
-	if err := s.ScheduleService.CreateSchedule(r.Context(), sc); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/schedules/%d", sc.ID))
-	writeVersioned(w, http.StatusCreated, sc.Version, sc)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Schedule, error) {
+		sc := &cloud.Schedule{Name: in.Name, Active: in.Active, SenderID: in.SenderID, TargetID: in.TargetID, Body: in.Body,
+			Timing: cloud.Timing{Recurrence: in.Recurrence, SendTime: in.SendTime, Timezone: in.Timezone, StartsOn: in.StartsOn, EndsOn: in.EndsOn}}
+		return sc, s.ScheduleService.CreateSchedule(ctx, sc)
+	}, func(sc *cloud.Schedule) string { return fmt.Sprintf("/api/v1/schedules/%d", sc.ID) })
 }
 
 func (s *Server) handleGetSchedule(w http.ResponseWriter, r *http.Request) {

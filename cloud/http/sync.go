@@ -59,13 +59,23 @@ func (s *Server) handleAddSigningKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, k)
 }
 
-func (s *Server) handleActivateSigningKey(w http.ResponseWriter, r *http.Request) {
+// keyGeneration reads the path's signing key generation: one that is not a
+// number, or too large to be one, names no key.
+func keyGeneration(r *http.Request) (int, error) {
 	gen, err := pathID(r, "generation")
 	if err != nil || gen > 1<<30 {
-		s.fail(w, r, cloud.NotFound("Signing key"))
+		return 0, cloud.NotFound("Signing key")
+	}
+	return int(gen), nil
+}
+
+func (s *Server) handleActivateSigningKey(w http.ResponseWriter, r *http.Request) {
+	gen, err := keyGeneration(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	k, err := s.SyncConfigService.ActivateSigningKey(r.Context(), int(gen))
+	k, err := s.SyncConfigService.ActivateSigningKey(r.Context(), gen)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -74,12 +84,12 @@ func (s *Server) handleActivateSigningKey(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) handleRetireSigningKey(w http.ResponseWriter, r *http.Request) {
-	gen, err := pathID(r, "generation")
-	if err != nil || gen > 1<<30 {
-		s.fail(w, r, cloud.NotFound("Signing key"))
+	gen, err := keyGeneration(r)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	if err := s.SyncConfigService.RetireSigningKey(r.Context(), int(gen)); err != nil {
+	if err := s.SyncConfigService.RetireSigningKey(r.Context(), gen); err != nil {
 		s.fail(w, r, err)
 		return
 	}

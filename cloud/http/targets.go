@@ -19,54 +19,25 @@ type targetInput struct {
 	InMenu      bool              `json:"in_menu"`
 }
 
-func boolParam(r *http.Request, name string) (bool, error) {
-	switch r.URL.Query().Get(name) {
-	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
-	}
-	return false, cloud.Invalid(name, "Must be true or false.")
-}
-
 func (s *Server) handleListTargets(w http.ResponseWriter, r *http.Request) {
-	var f cloud.TargetFilter
-	q := query{r: r}
-	f.Limit = q.limit(50, 500)
-	f.Cursor = q.int64("cursor")
-	if q.err != nil {
-		s.fail(w, r, q.err)
-		return
-	}
-	var err error
-	for name, dst := range map[string]*bool{"menu": &f.InMenu, "schedulable": &f.Schedulable, "archived": &f.IncludeArchived} {
-		if *dst, err = boolParam(r, name); err != nil {
-			s.fail(w, r, err)
-			return
+	serveCursorPage(s, w, r, func(ctx context.Context, cursor int64, limit int) ([]*cloud.Target, error) {
+		q := query{r: r}
+		f := cloud.TargetFilter{Cursor: cursor, Limit: limit,
+			InMenu: q.bool("menu"), Schedulable: q.bool("schedulable"), IncludeArchived: q.bool("archived")}
+		if q.err != nil {
+			return nil, q.err
 		}
-	}
-	ts, err := s.TargetService.FindTargets(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(ts, f.Limit, func(t *cloud.Target) int64 { return t.ID }))
+		return s.TargetService.FindTargets(ctx, f)
+	}, func(t *cloud.Target) int64 { return t.ID })
 }
 
 func (s *Server) handleCreateTarget(w http.ResponseWriter, r *http.Request) {
 	var in targetInput
-	if err := decode(w, r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t := &cloud.Target{Name: in.Name, Description: in.Description, Schedulable: in.Schedulable, InMenu: in.InMenu,
-		TargetDefinition: cloud.TargetDefinition{Criteria: in.Criteria, DateMode: in.DateMode}}
-	if err := s.TargetService.CreateTarget(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/targets/%d", t.ID))
-	writeVersioned(w, http.StatusCreated, t.Version, t)
+	serveCreate(s, w, r, &in, func(ctx context.Context) (*cloud.Target, error) {
+		t := &cloud.Target{Name: in.Name, Description: in.Description, Schedulable: in.Schedulable, InMenu: in.InMenu,
+			TargetDefinition: cloud.TargetDefinition{Criteria: in.Criteria, DateMode: in.DateMode}}
+		return t, s.TargetService.CreateTarget(ctx, t)
+	}, func(t *cloud.Target) string { return fmt.Sprintf("/api/v1/targets/%d", t.ID) })
 }
 
 func (s *Server) handleGetTarget(w http.ResponseWriter, r *http.Request) {
@@ -147,13 +118,19 @@ func (s *Server) handlePreviewTarget(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
+// targetDay reads the target's id and the optional "day" its members are
+// of.
+func targetDay(r *http.Request) (int64, cloud.Date, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return 0, cloud.Date{}, err
 	}
 	day, err := queryDate(r, "day")
+	return id, day, err
+}
+
+func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -168,12 +145,7 @@ func (s *Server) handleCountTarget(w http.ResponseWriter, r *http.Request) {
 
 // exportTarget serves the target's members in the member CSV format.
 func (s *Server) exportTarget(w http.ResponseWriter, r *http.Request, format string) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	day, err := queryDate(r, "day")
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -191,12 +163,7 @@ func (s *Server) handleExportTargetXLSX(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleTargetActions(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	day, err := queryDate(r, "day")
+	id, day, err := targetDay(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
