@@ -124,9 +124,12 @@ func NextRun(now time.Time, t Timing) (at time.Time, day Date, ok bool) {
 type ScheduleBody struct {
 	Kind BodyKind `json:"kind"`
 	// Communication.
-	TemplateID *int64  `json:"template_id,omitempty"`
-	Channel    Channel `json:"channel,omitempty"`
-	Purpose    Purpose `json:"purpose,omitempty"`
+	TemplateID *int64 `json:"template_id,omitempty"`
+	// Channel is how the template goes out: email, sms, push, or
+	// push_or_sms (push, and the template's SMS text to members without
+	// the app).
+	Channel Delivery `json:"channel,omitempty"`
+	Purpose Purpose  `json:"purpose,omitempty"`
 	// Actions.
 	ActionTypeID *int64 `json:"action_type_id,omitempty"`
 	ActionText   string `json:"action_text,omitempty"`
@@ -141,8 +144,10 @@ func (b *ScheduleBody) Validate(active bool) error {
 		if b.ActionTypeID != nil || b.ActionText != "" || b.CompleteDays != nil {
 			return Invalid("body.kind", "A communication has no action_type_id, action_text or complete_days.")
 		}
-		if b.Channel != ChannelSMS && b.Channel != ChannelEmail && b.Channel != ChannelPush {
-			return Invalid("body.channel", "Channel must be sms, email or push.")
+		switch b.Channel {
+		case DeliveryEmail, DeliverySMS, DeliveryPush, DeliveryPushOrSMS:
+		default:
+			return Invalid("body.channel", "Channel must be sms, email, push or push_or_sms.")
 		}
 		if !b.Purpose.Valid() {
 			return Invalid("body.purpose", "A GDPR purpose is required: one of service, marketing, profiling, third_party, health.")
@@ -376,29 +381,29 @@ type Recipe struct {
 // the club picks one before activating them.
 func Recipes() []Recipe {
 	days := func(n int) *int { return &n }
-	comm := func(ch Channel, p Purpose) ScheduleBody {
+	comm := func(ch Delivery, p Purpose) ScheduleBody {
 		return ScheduleBody{Kind: BodyCommunication, Channel: ch, Purpose: p}
 	}
 	target := func(name, desc string, cs ...Criterion) Target {
 		return Target{Name: name, Description: desc, Schedulable: true, TargetDefinition: TargetDefinition{Criteria: cs, DateMode: DateNone}}
 	}
 	return []Recipe{
-		{Key: "membership_ending_15d", Name: "Membership ending in 15 days", SendTime: "10:00", Body: comm(ChannelSMS, PurposeService),
+		{Key: "membership_ending_15d", Name: "Membership ending in 15 days", SendTime: "10:00", Body: comm(DeliverySMS, PurposeService),
 			Target: target("Membership ending in 15 days", "Members whose membership ends in 15 days and who have not renewed.",
 				Criterion{Kind: CriterionMembershipEnding, Days: days(15)})},
-		{Key: "instalment_due_5d", Name: "Instalment due in 5 days", SendTime: "10:00", Body: comm(ChannelSMS, PurposeService),
+		{Key: "instalment_due_5d", Name: "Instalment due in 5 days", SendTime: "10:00", Body: comm(DeliverySMS, PurposeService),
 			Target: target("Instalment due in 5 days", "Members with an unpaid instalment due in 5 days.",
 				Criterion{Kind: CriterionInstalmentDue, Days: days(5)})},
-		{Key: "medical_cert_expiring", Name: "Medical certificate expiring", SendTime: "10:00", Body: comm(ChannelEmail, PurposeHealthCheck),
+		{Key: "medical_cert_expiring", Name: "Medical certificate expiring", SendTime: "10:00", Body: comm(DeliveryEmail, PurposeHealthCheck),
 			Target: target("Medical certificate expiring in 15 days", "Members whose medical certificate expires in 15 days.",
 				Criterion{Kind: CriterionMedicalCert, State: CertExpiring, Days: days(15)})},
-		{Key: "not_attending_30d", Name: "Not attending for 30 days", SendTime: "11:00", Body: comm(ChannelSMS, PurposeService),
+		{Key: "not_attending_30d", Name: "Not attending for 30 days", SendTime: "11:00", Body: comm(DeliverySMS, PurposeService),
 			Target: target("Not attending for 30 days", "Members with a valid membership and no passage for 30 days.",
 				Criterion{Kind: CriterionNotAttending, Days: days(30)}, Criterion{Kind: CriterionMembershipActive})},
-		{Key: "appointment_tomorrow", Name: "Appointment reminder for tomorrow", SendTime: "18:00", Body: comm(ChannelSMS, PurposeService),
+		{Key: "appointment_tomorrow", Name: "Appointment reminder for tomorrow", SendTime: "18:00", Body: comm(DeliverySMS, PurposeService),
 			Target: target("Appointments tomorrow", "Members with an appointment tomorrow.",
 				Criterion{Kind: CriterionBooking, Days: days(1), BookingKind: BookingAppointment})},
-		{Key: "welcome_yesterday", Name: "Welcome to members registered yesterday", SendTime: "10:00", Body: comm(ChannelEmail, PurposeService),
+		{Key: "welcome_yesterday", Name: "Welcome to members registered yesterday", SendTime: "10:00", Body: comm(DeliveryEmail, PurposeService),
 			Target: target("Registered yesterday", "Members registered yesterday.",
 				Criterion{Kind: CriterionRegistered, Days: days(-1)})},
 		{Key: "block_medical_cert", Name: "Daily block: medical certificate missing or expired", SendTime: "05:00",

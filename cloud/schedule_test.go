@@ -94,7 +94,7 @@ func TestScheduleValidate(t *testing.T) {
 	ok := func() cloud.Schedule {
 		return cloud.Schedule{Name: "x", TargetID: 1, Active: true,
 			Timing: cloud.Timing{Recurrence: cloud.RecurDaily, SendTime: "09:00", Timezone: "Europe/Rome", StartsOn: cloud.NewDate(2025, 3, 4)},
-			Body:   cloud.ScheduleBody{Kind: cloud.BodyCommunication, TemplateID: &tmpl, Channel: cloud.ChannelSMS, Purpose: cloud.PurposeService}}
+			Body:   cloud.ScheduleBody{Kind: cloud.BodyCommunication, TemplateID: &tmpl, Channel: cloud.DeliverySMS, Purpose: cloud.PurposeService}}
 	}
 	tests := []struct {
 		name  string
@@ -119,6 +119,7 @@ func TestScheduleValidate(t *testing.T) {
 		{"bad body kind", func(s *cloud.Schedule) { s.Body.Kind = "fax" }, "body.kind"},
 		{"no purpose", func(s *cloud.Schedule) { s.Body.Purpose = "" }, "body.purpose"},
 		{"bad channel", func(s *cloud.Schedule) { s.Body.Channel = "pigeon" }, "body.channel"},
+		{"push, or an SMS without the app", func(s *cloud.Schedule) { s.Body.Channel = cloud.DeliveryPushOrSMS }, ""},
 		{"mixed body", func(s *cloud.Schedule) { s.Body.ActionTypeID = &typ }, "body.kind"},
 		{"actions without type", func(s *cloud.Schedule) { s.Body = cloud.ScheduleBody{Kind: cloud.BodyActions} }, "body.action_type_id"},
 		{"actions negative days", func(s *cloud.Schedule) {

@@ -86,7 +86,7 @@ func validateSchedule(ctx context.Context, tx *Tx, s *cloud.Schedule) error {
 		} else if err != nil {
 			return err
 		}
-		if t.Channel != s.Body.Channel {
+		if t.Channel != s.Body.Channel.TemplateChannel() {
 			return cloud.Invalid("body.template_id", "The template %q is for %s, not %s.", t.Name, t.Channel, s.Body.Channel)
 		}
 	}

@@ -95,7 +95,7 @@ func (b *bundle) smsOperation(tag string, tmpl *cloud.Template) *cloud.Schedule 
 	}
 	sc := &cloud.Schedule{Name: "Course news " + tag, Active: true, TargetID: tg.ID,
 		Timing: cloud.Timing{Recurrence: cloud.RecurDaily, SendTime: "10:00", StartsOn: cloud.NewDate(2025, 3, 5)},
-		Body:   cloud.ScheduleBody{Kind: cloud.BodyCommunication, TemplateID: &tmpl.ID, Channel: cloud.ChannelSMS, Purpose: cloud.PurposeService}}
+		Body:   cloud.ScheduleBody{Kind: cloud.BodyCommunication, TemplateID: &tmpl.ID, Channel: cloud.DeliverySMS, Purpose: cloud.PurposeService}}
 	if err := b.schedule.CreateSchedule(b.admin, sc); err != nil {
 		b.t.Fatal(err)
 	}
