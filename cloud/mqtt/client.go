@@ -113,7 +113,10 @@ func (c *Client) Run(ctx context.Context) error {
 		SetCleanSession(true).
 		SetOrderMatters(true).
 		SetAutoReconnect(true).
-		SetMaxReconnectInterval(5 * time.Second).
+		// A reconnect attempt every second at most: one client, so no load to
+		// speak of, and paho's reconnect goroutine sleeps (uninterruptibly)
+		// at most that long after Run has returned.
+		SetMaxReconnectInterval(time.Second).
 		SetConnectTimeout(10 * time.Second).
 		SetWriteTimeout(5 * time.Second).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.dispatch(ctx, m) }).
