@@ -301,3 +301,44 @@ func TestPostgresRestart(t *testing.T) {
 		t.Errorf("the cloud stored %d passages, want 5", len(ps))
 	}
 }
+
+// TestOfflinePolicy: staff set a fail-closed limit on blocking actions
+// through the API; it travels to the edge with the state. When the cloud
+// has been gone for longer than the limit, the edge denies with the stale
+// text rather than guess; once it is back in sync, it decides as before.
+func TestOfflinePolicy(t *testing.T) {
+	d := system(t, false)
+	ctx := t.Context()
+	before, err := d.edgeHealth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	policy := map[string]any{"limits": []map[string]any{{"rule": "block", "mode": "fail-closed", "after_seconds": 1}}, "version": 1}
+	if err := d.api.do(ctx, http.MethodPut, "/api/v1/sync/offline-policy", policy, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.reachesEdge(ctx, before.CacheVersion, began); err != nil {
+		t.Fatal(err)
+	}
+	d.badgeN(t, 1) // in sync: the policy does not apply
+
+	if err := d.cloud.stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	d.cloud = nil
+	time.Sleep(1500 * time.Millisecond) // past the limit: what the test is about, not a timing assertion
+	if err := d.badge(ctx, 1, d.club.anna, "expect 1 deny", `expect 1 display "Offline: please see reception"`); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := d.startCloud(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.waitFor(ctx, "the edge back in sync", time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := d.badge(ctx, 2, d.club.anna, "expect 2 grant")
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
