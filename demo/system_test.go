@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -327,7 +329,12 @@ func TestOfflinePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.cloud = nil
-	time.Sleep(1500 * time.Millisecond) // past the limit: what the test is about, not a timing assertion
+	if err := d.waitFor(ctx, "the edge's cache to be staler than the limit", time.Minute, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		v, err := d.edgeMetric(ctx, "varco_edge_sync_staleness_seconds")
+		return err == nil && v > 1, err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.badge(ctx, 1, d.club.anna, "expect 1 deny", `expect 1 display "Offline: please see reception"`); err != nil {
 		t.Fatal(err)
 	}
@@ -341,4 +348,24 @@ func TestOfflinePolicy(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// edgeMetric reads one unlabelled metric from the edge's /metrics.
+func (d *run) edgeMetric(ctx context.Context, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.edgeHTTP+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in the edge's /metrics", name)
 }
