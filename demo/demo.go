@@ -145,15 +145,18 @@ func (d *run) startProcess(name string, args, env []string) (*process, error) {
 
 // stopProcesses stops the edge, then the cloud, whichever runs; at cleanup.
 func (d *run) stopProcesses(context.Context) error {
-	var errs []error
-	for _, p := range []**process{&d.edge, &d.cloud} {
-		if *p != nil {
-			fmt.Fprintf(d.out, "%s ", (*p).name)
-			errs = append(errs, (*p).stop(10*time.Second))
-			*p = nil
-		}
+	return errors.Join(d.stopProcess(&d.edge), d.stopProcess(&d.cloud))
+}
+
+// stopProcess stops *p if it runs, and forgets it.
+func (d *run) stopProcess(p **process) error {
+	if *p == nil {
+		return nil
 	}
-	return errors.Join(errs...)
+	fmt.Fprintf(d.out, "%s ", (*p).name)
+	err := (*p).stop(10 * time.Second)
+	*p = nil
+	return err
 }
 
 // waitFor polls cond every interval until it returns true, an error, or

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -281,7 +282,12 @@ cloud_keys = %s
 		return fmt.Errorf("simulated readers: %w", err)
 	}
 	d.sim = s
-	d.onCleanup(func(context.Context) error { fmt.Fprint(d.out, "readers "); return s.Close() })
+	d.onCleanup(func(ctx context.Context) error {
+		// The edge goes first: it should not see its readers vanish.
+		err := d.stopProcess(&d.edge)
+		fmt.Fprint(d.out, "readers ")
+		return errors.Join(err, s.Close())
+	})
 	if err := d.startEdge(ctx); err != nil {
 		return err
 	}
