@@ -24,7 +24,10 @@ type Tenant struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+// slugRE: the slug is the tenant's id on the wire (protocol/sync ids are at
+// most 64 bytes) and prefixes its signing key ids, "<slug>-<generation>":
+// 56 bytes leave room for the generation.
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,55}$`)
 
 // Validate checks a tenant before it is created.
 func (t *Tenant) Validate() error {
@@ -32,7 +35,7 @@ func (t *Tenant) Validate() error {
 		return Invalid("name", "Name is required.")
 	}
 	if !slugRE.MatchString(t.Slug) {
-		return Invalid("slug", "Slug must be 2-63 lowercase letters, digits or dashes.")
+		return Invalid("slug", "Slug must be 2-56 lowercase letters, digits or dashes.")
 	}
 	if t.MembershipWarnDays < 0 || t.MembershipWarnDays > 365 {
 		return Invalid("membership_warn_days", "Must be between 0 and 365.")
